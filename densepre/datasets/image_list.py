@@ -1,0 +1,117 @@
+"""Unlabelled image sets for pretraining: ImageNet (folder or ann-file), IN-100, COCO, any folder."""
+import json
+import os.path as osp
+from typing import List, Optional, Sequence, Union
+
+from mmengine.fileio import get_file_backend, list_from_file
+from mmpretrain.datasets import CustomDataset
+
+from densepre.registry import DATASETS
+
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+
+
+def _read_class_subset(subset: Union[str, Sequence[str]]) -> List[str]:
+    if isinstance(subset, str):
+        if not osp.isfile(subset):
+            raise FileNotFoundError(f'class_subset file not found: {subset}')
+        names = [ln.split()[0] for ln in list_from_file(subset) if ln.strip()]
+    else:
+        names = list(subset)
+    if not names:
+        raise ValueError(f'class_subset {subset!r} names no class')
+    return names
+
+
+@DATASETS.register_module()
+class ImageList(CustomDataset):
+    """Images from an ImageNet-style folder tree or an annotation list.
+
+    * ``ann_file`` given: one sample per line, ``relative/path.JPEG [label]`` (the mmpretrain /
+      ImageNet ``meta/train.txt`` format); blank lines and ``#`` comments are skipped.
+    * no ``ann_file``: every image below ``data_prefix`` (``class_dir/image``) is a sample.
+
+    Args:
+        class_subset (str | list[str], optional): keep only images whose first path component
+            (the class folder, e.g. an ImageNet wnid) is listed — a text file with one class per
+            line (e.g. the IN-100 list of CMC) or a list. Labels are re-indexed in list order.
+        **kwargs: ``mmpretrain.datasets.CustomDataset`` arguments (``data_root``,
+            ``data_prefix``, ``ann_file``, ``pipeline``, ...).
+    """
+
+    def __init__(self,
+                 *args,
+                 class_subset: Optional[Union[str, Sequence[str]]] = None,
+                 with_label: bool = False,
+                 extensions: Sequence[str] = IMG_EXTENSIONS,
+                 **kwargs) -> None:
+        self.class_subset = class_subset
+        super().__init__(*args, with_label=with_label, extensions=extensions, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        if self.ann_file:
+            if not osp.isfile(self.ann_file):
+                raise FileNotFoundError(f'{type(self).__name__}: ann_file not found: '
+                                        f'{self.ann_file}')
+            samples = []
+            for lineno, line in enumerate(list_from_file(self.ann_file), 1):
+                line = line.strip()
+                if not line or line.startswith('#'):
+                    continue
+                parts = line.rsplit(maxsplit=1)
+                if len(parts) == 2 and parts[1].lstrip('-').isdigit():
+                    samples.append((parts[0], int(parts[1])))
+                else:
+                    samples.append((line, -1))
+                if not samples[-1][0]:
+                    raise ValueError(f'{self.ann_file}:{lineno}: empty image path')
+        else:
+            if not osp.isdir(self.img_prefix):
+                raise FileNotFoundError(f'{type(self).__name__}: image folder not found: '
+                                        f'{self.img_prefix}')
+            found = self._find_samples()
+            samples = [(s, -1) if isinstance(s, str) else (s[0], s[1]) for s in found]
+
+        if self.class_subset is not None:
+            keep = _read_class_subset(self.class_subset)
+            index = {name: i for i, name in enumerate(keep)}
+            samples = [(path, index[path.replace('\\', '/').split('/')[0]])
+                       for path, _ in samples
+                       if path.replace('\\', '/').split('/')[0] in index]
+            if not samples:
+                raise ValueError(f'no image of the class_subset ({len(keep)} classes, e.g. '
+                                 f'{keep[:3]}) found in {self.ann_file or self.img_prefix}')
+            self._metainfo['classes'] = tuple(keep)
+
+        backend = get_file_backend(self.img_prefix, enable_singleton=True)
+        data_list = []
+        for path, label in samples:
+            info = {'img_path': backend.join_path(self.img_prefix, path)}
+            if self.with_label:
+                info['gt_label'] = label
+            data_list.append(info)
+        return data_list
+
+
+@DATASETS.register_module()
+class CocoImages(ImageList):
+    """COCO images (e.g. ``train2017``) as an unlabelled set, as used by Revisiting-Contrastive.
+
+    With ``ann_file`` a COCO ``instances_*.json`` (only its ``images`` list is read);
+    without, every image in ``data_prefix`` is used.
+    """
+
+    def load_data_list(self) -> List[dict]:
+        if not self.ann_file:
+            return super().load_data_list()
+        if not osp.isfile(self.ann_file):
+            raise FileNotFoundError(f'CocoImages: ann_file not found: {self.ann_file}')
+        with open(self.ann_file) as f:
+            try:
+                images = json.load(f)['images']
+            except (ValueError, KeyError) as e:
+                raise ValueError(f'{self.ann_file} is not a COCO json with an "images" list: '
+                                 f'{e}') from e
+        backend = get_file_backend(self.img_prefix, enable_singleton=True)
+        return [{'img_path': backend.join_path(self.img_prefix, im['file_name'])}
+                for im in sorted(images, key=lambda im: im['id'])]

@@ -1,0 +1,3 @@
+from .finite_loss import FiniteLossHook
+
+__all__ = ['FiniteLossHook']

@@ -1,0 +1,1 @@
+from .algorithms import *  # noqa: F401,F403
