@@ -28,7 +28,7 @@ model = dict(
         with_bias=True,
         with_last_bn=False,
         with_avg_pool=True,
-        norm_cfg=dict(type='BN')),
+        norm_cfg=dict(type='BN1d')),
     head=dict(
         type='LatentPredictHead',
         loss=dict(type='CosineSimilarityLoss', shift_factor=2.0, scale_factor=2.0),
@@ -41,7 +41,7 @@ model = dict(
             with_bias=True,
             with_last_bn=False,
             with_avg_pool=False,
-            norm_cfg=dict(type='BN'))))
+            norm_cfg=dict(type='BN1d'))))
 
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=1.8, weight_decay=1e-6, momentum=0.9),

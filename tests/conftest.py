@@ -1,0 +1,30 @@
+import os
+import os.path as osp
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(REPO, 'tools'))
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: end-to-end tests (minutes); run with -m slow')
+    import torch
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope='session')
+def demo_root(tmp_path_factory):
+    """A small synthetic demo set in the real formats (ImageNet list, VOC, COCO)."""
+    from densepre.datasets.demo_data import make_demo_data
+    root = str(tmp_path_factory.mktemp('demo') / 'demo')
+    make_demo_data(root, num_pretrain=32, num_seg_train=8, num_seg_val=4, image_size=48)
+    return root
+
+
+@pytest.fixture(scope='session', autouse=True)
+def densepre_modules():
+    from densepre.utils import register_all_modules
+    register_all_modules()

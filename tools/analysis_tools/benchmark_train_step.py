@@ -1,0 +1,556 @@
+"""Time full training steps (forward + backward + optimizer update + EMA / queue updates) of one
+config, or of two configs side by side, on CPU.
+
+Each config's model is built from ``cfg.model`` (random init via ``model.init_weights()``, no
+pretrained weights) with its ``cfg.optim_wrapper`` (``AmpOptimWrapper`` becomes a plain fp32
+``OptimWrapper``: this tool runs on the CPU). A timed step is exactly what the Runner does per
+iteration: ``model.train_step(batch, optim_wrapper)`` = data preprocessor (BGR->RGB, uint8->float,
+normalisation), the algorithm's loss (incl. MoCo's key-encoder EMA + queue update, BYOL's target
+EMA), backward and the SGD/LARS update. Batches are prepared before timing, so data loading is
+not part of the step time (see ``benchmark_data_pipeline.py`` for that).
+
+Batches are shaped like the config's views: the ``GeoMultiView`` (or mmpretrain ``MultiView``) in
+``train_dataloader.dataset.pipeline`` gives the number of views per group and each group's
+``(Geo)RandomResizedCrop`` ``scale``.
+
+* ``--data random``: random uint8 images in the collated format the data preprocessor expects,
+  ``dict(inputs=[V x (B, 3, H, W) uint8], data_samples=[B x DataSample(view_geometry=(V, 7))])``.
+* ``--data demo``: real batches from the config's own train dataloader (0 workers) reading the
+  synthetic demo set (``densepre.datasets.demo_data.make_demo_data``) written to a temp dir.
+
+With ``--vs CONFIG2`` the two models' steps are interleaved (A, B, A, B, ...) in one process, so
+machine noise (e.g. another job on a shared core) hits both alike; the ratio B/A of the median
+step times is the robust figure.
+
+Peak memory: torch's CPU allocations are invisible to ``tracemalloc`` and a process's RSS
+high-water mark (``ru_maxrss``) never goes down, so in one process running A and B it would only
+show the larger of the two. Each config's memory is therefore measured in its own fresh
+subprocess (``--mem subprocess``, the default): same config, batch, views, data and threads;
+it records ``ru_maxrss`` after imports and data preparation (the baseline), builds the model and
+optimizer, runs ``--warmup`` + ``--mem-iters`` steps and reports
+
+* ``peak_rss_mb``: the subprocess's RSS high-water mark (includes ~0.5-0.8 GB of Python / torch /
+  OpenMMLab libraries that every training process carries);
+* ``peak_delta_mb``: that peak minus the baseline = model + EMA/target copies + queue + gradients
+  + optimizer state + the step's transient activations;
+* ``build_delta_mb``: RSS right after building the model and optimizer, minus the baseline
+  (weights, EMA copies, queue; gradients and momentum buffers appear only in the first step).
+
+Usage::
+
+    python tools/analysis_tools/benchmark_train_step.py configs/mocov2/mocov2_r50_8xb32_200e.py \\
+        --vs configs/byol/byol_r50_8xb64_200e.py --batch 8 --iters 5 --warmup 1 --threads 2
+
+    # ResNet-18, 32 px views, both configs
+    python tools/analysis_tools/benchmark_train_step.py A.py --vs B.py --batch 2 --iters 2 \\
+        --size 32 --cfg-options model.backbone.depth=18 model.neck.in_channels=512
+"""
+import argparse
+import copy
+import datetime
+import json
+import math
+import os
+import os.path as osp
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+
+MEM_TAG = 'DENSEPRE_MEMPROBE '
+MULTIVIEW_TYPES = ('GeoMultiView', 'MultiView', 'densepre.GeoMultiView', 'mmpretrain.MultiView')
+CROP_TYPES = ('GeoRandomResizedCrop', 'RandomResizedCrop', 'densepre.GeoRandomResizedCrop',
+              'mmpretrain.RandomResizedCrop')
+
+
+# ------------------------------------------------------------------------------------ config
+def parse_cfg_options(raw: Optional[Sequence[str]]) -> dict:
+    """``['a.b=1', 'c=[1,2]']`` -> dict, with MMEngine's ``--cfg-options`` syntax."""
+    if not raw:
+        return {}
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument('--o', nargs='+', action=DictAction)
+    return parser.parse_args(['--o', *raw]).o or {}
+
+
+def load_config(path: str, options: Optional[dict] = None) -> Config:
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if options:
+        cfg.merge_from_dict(options)
+    return cfg
+
+
+def _type(t: dict) -> str:
+    return str(t.get('type', ''))
+
+
+def find_multiview(pipeline: Sequence[dict]) -> dict:
+    """The multi-view transform of a train pipeline (``GeoMultiView`` or ``MultiView``)."""
+    for t in pipeline:
+        if _type(t) in MULTIVIEW_TYPES:
+            return t
+    raise ValueError('the train pipeline has no GeoMultiView / MultiView transform; found '
+                     f'{[_type(t) for t in pipeline]}')
+
+
+def view_groups(multiview: dict) -> List[Tuple[int, list]]:
+    """``[(num_views, transforms), ...]`` of a GeoMultiView or mmpretrain MultiView config."""
+    if _type(multiview).endswith('GeoMultiView'):
+        return [(int(g.get('num', 1)), g['transforms']) for g in multiview['views']]
+    nums = multiview['num_views']
+    nums = [nums] if isinstance(nums, int) else list(nums)
+    return list(zip((int(n) for n in nums), multiview['transforms']))
+
+
+def _crop(transforms: Sequence[dict]) -> dict:
+    for t in transforms:
+        if _type(t) in CROP_TYPES:
+            return t
+    raise ValueError('a view group has no (Geo)RandomResizedCrop to read its size from: '
+                     f'{[_type(t) for t in transforms]}')
+
+
+def _hw(scale) -> Tuple[int, int]:
+    """A RandomResizedCrop ``scale`` (int or (h, w)) as (h, w)."""
+    if isinstance(scale, (int, float)):
+        return int(scale), int(scale)
+    h, w = scale
+    return int(h), int(w)
+
+
+def train_pipeline(cfg: Config) -> list:
+    try:
+        return cfg.train_dataloader.dataset.pipeline
+    except AttributeError as e:
+        raise ValueError('cannot find train_dataloader.dataset.pipeline in the config (wrapped '
+                         'datasets are not supported)') from e
+
+
+def view_spec(cfg: Config, size: Optional[int] = None) -> List[Tuple[int, Tuple[int, int]]]:
+    """``[(num, (h, w)), ...]`` per view group of the config's train pipeline.
+
+    ``size`` overrides the first group's output size *in the config* (so ``--data demo`` crops at
+    that size too), and that of every other group configured with the same size as the first one
+    (e.g. BYOL's second, asymmetric global view); groups of another size (local crops) keep theirs.
+    """
+    groups = view_groups(find_multiview(train_pipeline(cfg)))
+    first = _hw(_crop(groups[0][1])['scale'])
+    spec = []
+    for num, transforms in groups:
+        crop = _crop(transforms)
+        hw = _hw(crop['scale'])
+        if size is not None and hw == first:
+            crop['scale'] = int(size)
+            hw = (int(size), int(size))
+        spec.append((num, hw))
+    return spec
+
+
+def view_sizes(spec) -> List[Tuple[int, int]]:
+    return [hw for num, hw in spec for _ in range(num)]
+
+
+def describe_views(spec) -> str:
+    return ' + '.join(f'{n}x{h}' if h == w else f'{n}x{h}x{w}' for n, (h, w) in spec)
+
+
+def packs_geometry(cfg: Config) -> bool:
+    for t in train_pipeline(cfg):
+        if _type(t).endswith('PackInputs') and 'view_geometry' in (t.get('algorithm_keys') or ()):
+            return True
+    return False
+
+
+# -------------------------------------------------------------------------------------- data
+def random_batch(sizes: List[Tuple[int, int]], batch: int, with_geometry: bool,
+                 rng: np.random.Generator) -> dict:
+    """A collated batch as ``default_collate`` + ``PackInputs`` produce it, with random pixels.
+
+    ``view_geometry`` is stored like PackInputs stores it: a (V, 7) float32 numpy array
+    ``[x1, y1, x2, y2, flip, out_h, out_w]`` per sample (crop boxes in a 256 x 256 image).
+    """
+    from mmpretrain.structures import DataSample
+    inputs = [
+        torch.from_numpy(rng.integers(0, 256, (batch, 3, h, w), dtype=np.uint8))
+        for h, w in sizes
+    ]
+    samples = []
+    for _ in range(batch):
+        ds = DataSample()
+        if with_geometry:
+            geom = np.zeros((len(sizes), 7), np.float32)
+            for v, (h, w) in enumerate(sizes):
+                x1, y1 = rng.uniform(0, 128, 2)
+                side = rng.uniform(32, 128)
+                geom[v] = [x1, y1, x1 + side, y1 + side, float(rng.random() < .5), h, w]
+            ds.set_field(geom, 'view_geometry')
+        samples.append(ds)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def make_demo_root(tmpdir: str, num_images: int, image_size: int) -> Dict[str, str]:
+    """Synthetic ImageNet-style demo set under ``tmpdir`` (tiny VOC/COCO parts as a side effect)."""
+    from densepre.datasets.demo_data import make_demo_data
+    return make_demo_data(
+        osp.join(tmpdir, 'demo'), num_pretrain=num_images, num_seg_train=1, num_seg_val=1,
+        image_size=image_size)
+
+
+def point_dataset_at_demo(dataset_cfg: dict, demo: Dict[str, str]) -> None:
+    dataset_cfg['data_root'] = demo['imagenet']
+    dataset_cfg['ann_file'] = 'meta/train.txt'
+    dataset_cfg['data_prefix'] = dict(img_path='train/')
+
+
+def demo_batches(cfg: Config, demo: Dict[str, str], batch: int, num: int,
+                 seed: int) -> List[dict]:
+    """``num`` batches from the config's own train dataloader (0 workers) on the demo set."""
+    from mmengine.runner import Runner
+    loader_cfg = copy.deepcopy(cfg.train_dataloader)
+    loader_cfg.update(batch_size=batch, num_workers=0, persistent_workers=False)
+    loader_cfg.pop('prefetch_factor', None)
+    point_dataset_at_demo(loader_cfg['dataset'], demo)
+    loader = Runner.build_dataloader(loader_cfg, seed=seed)
+    out = []
+    while len(out) < num:
+        for data in loader:
+            out.append(data)
+            if len(out) == num:
+                break
+    return out
+
+
+# ------------------------------------------------------------------------------------- model
+def build_model(cfg: Config) -> torch.nn.Module:
+    from densepre.registry import MODELS
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    return model
+
+
+def cpu_optim_wrapper_cfg(optim_wrapper: dict) -> dict:
+    """``AmpOptimWrapper`` needs CUDA: use an fp32 ``OptimWrapper`` with the same optimizer,
+    paramwise_cfg, clip_grad and accumulative_counts (as ``DenseRunner.build_optim_wrapper``)."""
+    cfg = copy.deepcopy(optim_wrapper)
+    if str(cfg.get('type', 'OptimWrapper')).endswith('AmpOptimWrapper'):
+        for key in ('loss_scale', 'dtype', 'use_fsdp'):
+            cfg.pop(key, None)
+        cfg['type'] = 'OptimWrapper'
+    return cfg
+
+
+def build_optim(model: torch.nn.Module, cfg: Config):
+    from mmengine.optim import build_optim_wrapper
+    return build_optim_wrapper(model, cpu_optim_wrapper_cfg(cfg.optim_wrapper))
+
+
+def prepare_message_hub(max_iters: int = 1000) -> None:
+    """mmpretrain's CosineEMA (BYOL) reads ``iter`` / ``max_iters`` from the MessageHub, which
+    outside a Runner nobody sets."""
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_current_instance()
+    hub.update_info('max_iters', max_iters)
+    hub.update_info('iter', 0)
+
+
+def set_iter(i: int) -> None:
+    from mmengine.logging import MessageHub
+    MessageHub.get_current_instance().update_info('iter', i)
+
+
+def train_step(model, optim_wrapper, data) -> float:
+    """One Runner iteration; returns the loss (raises if not finite)."""
+    log_vars = model.train_step(data, optim_wrapper)
+    loss = float(log_vars['loss'])
+    if not math.isfinite(loss):
+        raise FloatingPointError(f'non-finite loss {loss}')
+    return loss
+
+
+class Subject:
+    """One config under test: its model, optimizer, batches and measured step times."""
+
+    def __init__(self, label: str, config: str, options: dict, args, tmpdir: str):
+        self.label = label
+        self.config = config
+        self.name = osp.splitext(osp.basename(config))[0]
+        self.cfg = load_config(config, options)
+        self.spec = view_spec(self.cfg, args.size)
+        self.sizes = view_sizes(self.spec)
+        self.batches = make_batches(self.cfg, self.sizes, args, tmpdir)
+        self.model = build_model(self.cfg)
+        self.optim_wrapper = build_optim(self.model, self.cfg)
+        self.num_params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        self.times: List[float] = []
+        self.losses: List[float] = []
+
+    def step(self, i: int, timed: bool) -> None:
+        data = self.batches[i % len(self.batches)]
+        set_iter(i)
+        t0 = time.perf_counter()
+        loss = train_step(self.model, self.optim_wrapper, data)
+        dt = time.perf_counter() - t0
+        self.losses.append(loss)
+        if timed:
+            self.times.append(dt)
+
+
+def make_batches(cfg: Config, sizes, args, tmpdir: str) -> List[dict]:
+    num = max(1, min(args.warmup + args.iters, args.max_batches))
+    if args.data == 'random':
+        rng = np.random.default_rng(args.seed)
+        return [random_batch(sizes, args.batch, packs_geometry(cfg), rng) for _ in range(num)]
+    demo = make_demo_root(tmpdir, max(2 * args.batch, 16), args.demo_image_size)
+    return demo_batches(cfg, demo, args.batch, num, args.seed)
+
+
+# ------------------------------------------------------------------------------------ memory
+def _rss_mb() -> float:
+    """Current resident set size (MB) from /proc/self/statm."""
+    try:
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+    except OSError:
+        return float('nan')
+
+
+def _maxrss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == 'darwin' else peak / 2**10  # bytes on macOS, KiB else
+
+
+def _reset_peak() -> bool:
+    """Reset the process's RSS high-water mark to its current RSS (Linux >= 4.0)."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+def memory_probe(args) -> dict:
+    """Run in a fresh process: the peak RSS of building and training one config."""
+    with tempfile.TemporaryDirectory(prefix='densepre_bench_') as tmpdir:
+        cfg = load_config(args.config, parse_cfg_options(args.cfg_options))
+        sizes = view_sizes(view_spec(cfg, args.size))
+        batches = make_batches(cfg, sizes, args, tmpdir)
+        reset = _reset_peak()
+        base = _maxrss_mb()
+        model = build_model(cfg)
+        optim_wrapper = build_optim(model, cfg)
+        built = _rss_mb()
+        prepare_message_hub()
+        for i in range(args.warmup + args.mem_iters):
+            set_iter(i)
+            train_step(model, optim_wrapper, batches[i % len(batches)])
+        peak = _maxrss_mb()
+    return dict(baseline_mb=round(base, 1), peak_rss_mb=round(peak, 1),
+                peak_delta_mb=round(peak - base, 1), build_delta_mb=round(built - base, 1),
+                steps=args.warmup + args.mem_iters, peak_reset=reset)
+
+
+def run_memory_probe(config: str, raw_options: List[str], args) -> dict:
+    """Run :func:`memory_probe` for one config in a subprocess; parse its tagged JSON line."""
+    cmd = [sys.executable, osp.abspath(__file__), config, '--_mem-probe',
+           '--batch', str(args.batch), '--warmup', str(args.warmup),
+           '--mem-iters', str(args.mem_iters), '--data', args.data,
+           '--threads', str(args.threads), '--seed', str(args.seed),
+           '--max-batches', str(args.max_batches),
+           '--demo-image-size', str(args.demo_image_size)]
+    if args.size is not None:
+        cmd += ['--size', str(args.size)]
+    if raw_options:
+        cmd += ['--cfg-options', *raw_options]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    env['PYTHONPATH'] = os.pathsep.join(p for p in (REPO, env.get('PYTHONPATH')) if p)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(MEM_TAG):
+            return json.loads(line[len(MEM_TAG):])
+    tail = '\n'.join((proc.stderr or proc.stdout).splitlines()[-15:])
+    raise RuntimeError(f'memory probe for {config} failed (exit {proc.returncode}):\n{tail}')
+
+
+# ------------------------------------------------------------------------------------ report
+def summarize(subject: Subject, batch: int) -> dict:
+    times = subject.times
+    median = statistics.median(times)
+    return dict(
+        label=subject.label,
+        config=subject.config,
+        name=subject.name,
+        views=describe_views(subject.spec),
+        num_views=len(subject.sizes),
+        params_m=round(subject.num_params / 1e6, 2),
+        steps=len(times),
+        median_ms=round(median * 1e3, 1),
+        mean_ms=round(statistics.fmean(times) * 1e3, 1),
+        min_ms=round(min(times) * 1e3, 1),
+        max_ms=round(max(times) * 1e3, 1),
+        stdev_ms=round(statistics.stdev(times) * 1e3, 1) if len(times) > 1 else 0.0,
+        images_per_s=round(batch / median, 2),
+        last_loss=round(subject.losses[-1], 4),
+        step_times_ms=[round(t * 1e3, 1) for t in times],
+    )
+
+
+def format_table(result: dict) -> str:
+    s = result['settings']
+    rows = result['results']
+    head = ('', 'config', 'views', 'params M', 'median ms', 'mean ms', 'min ms', 'images/s',
+            'peak RSS MB', 'peak-base MB')
+    lines = [
+        f"densepre train-step benchmark  {s['date']}  torch {s['torch']}  "
+        f"threads {s['threads']}  batch {s['batch']}  data {s['data']}  "
+        f"warmup {s['warmup']}  timed steps {s['iters']}"
+        + ('  (A/B interleaved)' if len(rows) > 1 else ''),
+    ]
+    table = [head]
+    for r in rows:
+        mem = r.get('memory') or {}
+        table.append((r['label'], r['name'], r['views'], f"{r['params_m']:.1f}",
+                      f"{r['median_ms']:.1f}", f"{r['mean_ms']:.1f}", f"{r['min_ms']:.1f}",
+                      f"{r['images_per_s']:.2f}",
+                      f"{mem['peak_rss_mb']:.0f}" if mem else '-',
+                      f"{mem['peak_delta_mb']:.0f}" if mem else '-'))
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
+    for j, row in enumerate(table):
+        lines.append('  '.join(str(c).rjust(w) if i > 2 else str(c).ljust(w)
+                               for i, (c, w) in enumerate(zip(row, widths))))
+        if j == 0:
+            lines.append('  '.join('-' * w for w in widths))
+    if 'ratio_b_over_a' in result:
+        lines.append(f"ratio B/A of median step time: {result['ratio_b_over_a']:.3f}  "
+                     f"(mean-based {result['ratio_b_over_a_mean']:.3f})")
+    if any(r.get('memory') for r in rows):
+        lines.append('peak RSS: high-water mark of a fresh subprocess per config (build + '
+                     f"{s['warmup']}+{s['mem_iters']} steps); peak-base: minus its RSS after "
+                     'imports and data = weights, EMA copies, queue, grads, optimizer state '
+                     'and step activations')
+    return '\n'.join(lines)
+
+
+# -------------------------------------------------------------------------------------- main
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Time full train steps (fwd + bwd + update + EMA/queue) of a config, or of '
+        'two configs interleaved (--vs), on CPU.')
+    parser.add_argument('config', help='config file (A)')
+    parser.add_argument('--vs', metavar='CONFIG2', help='second config (B), steps interleaved')
+    parser.add_argument('--batch', type=int, default=8, help='images per step (default 8)')
+    parser.add_argument('--iters', type=int, default=10, help='timed steps per config')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed steps per config first')
+    parser.add_argument('--size', type=int, default=None,
+                        help="output size (px) of the first view group (and of the groups "
+                        "configured at the same size, e.g. BYOL's second view); default: the "
+                        "config's")
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch intra-op threads (default: torch default = cores)')
+    parser.add_argument('--data', choices=['random', 'demo'], default='random',
+                        help='random uint8 batches, or real batches of the config pipeline '
+                        'on synthetic demo data in a temp dir')
+    parser.add_argument('--demo-image-size', type=int, default=96,
+                        help='shorter side of the demo images (they are 1-2x this)')
+    parser.add_argument('--max-batches', type=int, default=8,
+                        help='distinct batches prepared per config (reused cyclically)')
+    parser.add_argument('--mem', choices=['subprocess', 'none'], default='subprocess',
+                        help='measure peak RSS per config in a fresh subprocess (default), or not')
+    parser.add_argument('--mem-iters', type=int, default=2,
+                        help='steps after warmup in the memory subprocess')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='overrides for both configs (MMEngine syntax)')
+    parser.add_argument('--vs-cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='extra overrides for the --vs config only')
+    parser.add_argument('--json', metavar='OUT', help='also write the results as JSON')
+    parser.add_argument('--_mem-probe', dest='mem_probe', action='store_true',
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    for key in ('batch', 'iters', 'max_batches'):
+        if getattr(args, key) < 1:
+            parser.error(f'--{key.replace("_", "-")} must be >= 1')
+    if args.warmup < 0 or args.mem_iters < 0:
+        parser.error('--warmup / --mem-iters must be >= 0')
+    if args.threads is not None and args.threads < 1:
+        parser.error('--threads must be >= 1')
+    if args.size is not None and args.size < 1:
+        parser.error('--size must be >= 1')
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    args.threads = torch.get_num_threads()
+    from densepre.utils import register_all_modules
+    register_all_modules()
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+
+    if args.mem_probe:
+        print(MEM_TAG + json.dumps(memory_probe(args)), flush=True)
+        return {}
+
+    runs = [('A', args.config, list(args.cfg_options))]
+    if args.vs:
+        runs.append(('B', args.vs, list(args.cfg_options) + list(args.vs_cfg_options)))
+    prepare_message_hub()
+    tmpdir = tempfile.mkdtemp(prefix='densepre_bench_')
+    try:
+        subjects = [Subject(label, cfg, parse_cfg_options(raw), args, tmpdir)
+                    for label, cfg, raw in runs]
+        for i in range(args.warmup + args.iters):
+            # alternate which model goes first so neither always follows the other
+            order = subjects if i % 2 == 0 else subjects[::-1]
+            for s in order:
+                s.step(i, timed=i >= args.warmup)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+    results = [summarize(s, args.batch) for s in subjects]
+    del subjects
+    if args.mem == 'subprocess':
+        for r, (_, cfg, raw) in zip(results, runs):
+            r['memory'] = run_memory_probe(cfg, raw, args)
+    out = dict(
+        settings=dict(
+            date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
+            host=platform.node(), cpu_count=os.cpu_count(), threads=args.threads,
+            torch=torch.__version__, batch=args.batch, iters=args.iters, warmup=args.warmup,
+            mem_iters=args.mem_iters, size=args.size, data=args.data, seed=args.seed,
+            cfg_options=args.cfg_options, vs_cfg_options=args.vs_cfg_options,
+            command=' '.join(['python', 'tools/analysis_tools/benchmark_train_step.py'] +
+                             list(sys.argv[1:] if argv is None else argv))),
+        results=results)
+    if len(results) == 2:
+        a, b = results
+        out['ratio_b_over_a'] = round(b['median_ms'] / a['median_ms'], 4)
+        out['ratio_b_over_a_mean'] = round(b['mean_ms'] / a['mean_ms'], 4)
+    print(format_table(out), flush=True)
+    if args.json:
+        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
+        with open(args.json, 'w') as f:
+            json.dump(out, f, indent=2)
+    return out
+
+
+if __name__ == '__main__':
+    main()
