@@ -9,7 +9,7 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
-custom_hooks = [dict(type='FiniteLossHook')]
+custom_hooks = [dict(type='GlobalLossLogHook'), dict(type='FiniteLossHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -166,6 +166,13 @@ def _fill(poly: np.ndarray, h: int, w: int) -> np.ndarray:
     return mask.astype(bool)
 
 
+def _has_hole(mask: np.ndarray) -> bool:
+    """Whether a mask encloses background (COCO polygons cannot)."""
+    _, hierarchy = cv2.findContours(
+        mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    return hierarchy is not None and bool((hierarchy[0, :, 3] >= 0).any())
+
+
 def _sample_objects(rng: np.random.Generator, h: int, w: int,
                     num: int) -> List[Tuple[int, np.ndarray]]:
     """Random (class, polygon) pairs fully inside the image."""
@@ -190,7 +197,8 @@ def _layout_objects(rng: np.random.Generator, h: int, w: int,
         full = [_fill(poly, h, w) for _, poly in objects]
         visible = [m & ~np.any(full[k + 1:], axis=0) for k, m in
                    enumerate(full)]
-        if all(v.sum() >= min_visible * f.sum() for v, f in zip(visible, full)):
+        if all(v.sum() >= min_visible * f.sum() and not _has_hole(v)
+               for v, f in zip(visible, full)):
             return [label for label, _ in objects], visible
     raise AssertionError('unreachable')
 
@@ -386,14 +394,20 @@ def _write_voc(root: str, stream: str, ids: Sequence[str],
                  for i in split_ids])
 
 
-def _mask_polygons(mask: np.ndarray) -> List[List[float]]:
-    """COCO polygons (outer contours, >= 3 vertices, non-zero area)."""
-    contours, _ = cv2.findContours(
-        mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    return [
-        c.reshape(-1).astype(float).tolist() for c in contours
-        if len(c) >= 3 and cv2.contourArea(c) > 0
-    ]
+def _mask_polygons(mask: np.ndarray, scale: int = 4) -> List[List[float]]:
+    """COCO polygons of a mask's outer contours (>= 3 vertices).
+
+    Contours through pixel centres would cut off half of every boundary
+    pixel; tracing the ``scale``-times upsampled mask instead puts the
+    vertices ``1 / (2 * scale)`` px inside the pixel edges, so that
+    ``pycocotools`` rasterises them back to exactly the mask.
+    """
+    big = cv2.resize(mask.astype(np.uint8), None, fx=scale, fy=scale,
+                     interpolation=cv2.INTER_NEAREST)
+    contours, _ = cv2.findContours(big, cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    return [((c.reshape(-1) + .5) / scale).tolist() for c in contours
+            if len(c) >= 3 and cv2.contourArea(c) > 0]
 
 
 def _coco_split(root: str, split: str, num: int, image_size: int, seed: int,

@@ -22,18 +22,20 @@ With ``--vs CONFIG2`` the two models' steps are interleaved (A, B, A, B, ...) in
 machine noise (e.g. another job on a shared core) hits both alike; the ratio B/A of the median
 step times is the robust figure.
 
-Peak memory: torch's CPU allocations are invisible to ``tracemalloc`` and a process's RSS
-high-water mark (``ru_maxrss``) never goes down, so in one process running A and B it would only
-show the larger of the two. Each config's memory is therefore measured in its own fresh
-subprocess (``--mem subprocess``, the default): same config, batch, views, data and threads;
-it records ``ru_maxrss`` after imports and data preparation (the baseline), builds the model and
+Peak memory: torch's CPU allocations are invisible to ``tracemalloc``, and a process's RSS
+high-water mark never goes down, so in one process running A and B it would only show the larger
+of the two (and freed-but-cached malloc arenas make in-process deltas unreliable). Each config's
+memory is therefore measured in its own fresh subprocess (``--mem subprocess``, the default): same
+config, batch, views, data and threads. The probe reads the RSS high-water mark (Linux: ``VmHWM``
+of /proc/self/status, the counter behind ``ru_maxrss`` - see :func:`_peak_mb` for why not
+``ru_maxrss`` itself), after imports and data preparation (the baseline), builds the model and
 optimizer, runs ``--warmup`` + ``--mem-iters`` steps and reports
 
-* ``peak_rss_mb``: the subprocess's RSS high-water mark (includes ~0.5-0.8 GB of Python / torch /
+* ``peak_rss_mb``: the subprocess's RSS high-water mark (includes ~0.8 GB of Python / torch /
   OpenMMLab libraries that every training process carries);
-* ``peak_delta_mb``: that peak minus the baseline = model + EMA/target copies + queue + gradients
-  + optimizer state + the step's transient activations;
-* ``build_delta_mb``: RSS right after building the model and optimizer, minus the baseline
+* ``peak_delta_mb``: that peak minus the baseline = weights + EMA/target copies + queue +
+  gradients + optimizer state + the step's transient activations and autograd buffers;
+* ``build_delta_mb``: current RSS right after building the model and optimizer, minus the baseline
   (weights, EMA copies, queue; gradients and momentum buffers appear only in the first step).
 
 Usage::
@@ -60,6 +62,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -260,6 +263,13 @@ def build_optim(model: torch.nn.Module, cfg: Config):
     return build_optim_wrapper(model, cpu_optim_wrapper_cfg(cfg.optim_wrapper))
 
 
+def quiet_logger() -> None:
+    """Make a new current MMLogger that shows errors only (MMEngine logs one "<param> is skipped
+    since its requires_grad=False" warning per EMA parameter when building an optimizer)."""
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance(f'densepre_benchmark-{time.time_ns()}', log_level='ERROR')
+
+
 def prepare_message_hub(max_iters: int = 1000) -> None:
     """mmpretrain's CosineEMA (BYOL) reads ``iter`` / ``max_iters`` from the MessageHub, which
     outside a Runner nobody sets."""
@@ -277,7 +287,7 @@ def set_iter(i: int) -> None:
 def train_step(model, optim_wrapper, data) -> float:
     """One Runner iteration; returns the loss (raises if not finite)."""
     log_vars = model.train_step(data, optim_wrapper)
-    loss = float(log_vars['loss'])
+    loss = float(log_vars['loss'].detach())
     if not math.isfinite(loss):
         raise FloatingPointError(f'non-finite loss {loss}')
     return loss
@@ -330,7 +340,22 @@ def _rss_mb() -> float:
         return float('nan')
 
 
-def _maxrss_mb() -> float:
+def _peak_mb() -> float:
+    """The process's RSS high-water mark (MB).
+
+    On Linux this is ``VmHWM`` from /proc/self/status: the same counter ``ru_maxrss`` reads, but
+    only for the current address space. ``getrusage(RUSAGE_SELF).ru_maxrss`` also keeps the
+    high-water mark of the address space the process had *before exec* - for a subprocess forked
+    from a benchmark that already holds two models, that is the parent's RSS - so it would hide
+    the probe's own peak. Elsewhere fall back to ``ru_maxrss``.
+    """
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 2**10
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == 'darwin' else peak / 2**10  # bytes on macOS, KiB else
 
@@ -352,7 +377,7 @@ def memory_probe(args) -> dict:
         sizes = view_sizes(view_spec(cfg, args.size))
         batches = make_batches(cfg, sizes, args, tmpdir)
         reset = _reset_peak()
-        base = _maxrss_mb()
+        base = _peak_mb()
         model = build_model(cfg)
         optim_wrapper = build_optim(model, cfg)
         built = _rss_mb()
@@ -360,14 +385,14 @@ def memory_probe(args) -> dict:
         for i in range(args.warmup + args.mem_iters):
             set_iter(i)
             train_step(model, optim_wrapper, batches[i % len(batches)])
-        peak = _maxrss_mb()
+        peak = _peak_mb()
     return dict(baseline_mb=round(base, 1), peak_rss_mb=round(peak, 1),
                 peak_delta_mb=round(peak - base, 1), build_delta_mb=round(built - base, 1),
                 steps=args.warmup + args.mem_iters, peak_reset=reset)
 
 
-def run_memory_probe(config: str, raw_options: List[str], args) -> dict:
-    """Run :func:`memory_probe` for one config in a subprocess; parse its tagged JSON line."""
+def start_memory_probe(config: str, raw_options: List[str], args) -> subprocess.Popen:
+    """Start :func:`memory_probe` for one config in a fresh subprocess."""
     cmd = [sys.executable, osp.abspath(__file__), config, '--_mem-probe',
            '--batch', str(args.batch), '--warmup', str(args.warmup),
            '--mem-iters', str(args.mem_iters), '--data', args.data,
@@ -376,15 +401,23 @@ def run_memory_probe(config: str, raw_options: List[str], args) -> dict:
            '--demo-image-size', str(args.demo_image_size)]
     if args.size is not None:
         cmd += ['--size', str(args.size)]
+    if args.verbose:
+        cmd.append('--verbose')
     if raw_options:
         cmd += ['--cfg-options', *raw_options]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     env['PYTHONPATH'] = os.pathsep.join(p for p in (REPO, env.get('PYTHONPATH')) if p)
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    for line in reversed(proc.stdout.splitlines()):
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def finish_memory_probe(config: str, proc: subprocess.Popen) -> dict:
+    """Wait for a probe and parse its tagged JSON line."""
+    stdout, stderr = proc.communicate()
+    for line in reversed(stdout.splitlines()):
         if line.startswith(MEM_TAG):
             return json.loads(line[len(MEM_TAG):])
-    tail = '\n'.join((proc.stderr or proc.stdout).splitlines()[-15:])
+    tail = '\n'.join((stderr or stdout).splitlines()[-15:])
     raise RuntimeError(f'memory probe for {config} failed (exit {proc.returncode}):\n{tail}')
 
 
@@ -398,6 +431,7 @@ def summarize(subject: Subject, batch: int) -> dict:
         name=subject.name,
         views=describe_views(subject.spec),
         num_views=len(subject.sizes),
+        input_shapes=[list(x.shape) for x in subject.batches[0]['inputs']],
         params_m=round(subject.num_params / 1e6, 2),
         steps=len(times),
         median_ms=round(median * 1e3, 1),
@@ -480,6 +514,7 @@ def parse_args(argv=None):
     parser.add_argument('--vs-cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help='extra overrides for the --vs config only')
     parser.add_argument('--json', metavar='OUT', help='also write the results as JSON')
+    parser.add_argument('--verbose', action='store_true', help='show MMEngine warnings')
     parser.add_argument('--_mem-probe', dest='mem_probe', action='store_true',
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -502,6 +537,10 @@ def main(argv=None) -> dict:
     args.threads = torch.get_num_threads()
     from densepre.utils import register_all_modules
     register_all_modules()
+    if not args.verbose:
+        # e.g. one "<param> is skipped since its requires_grad=False" line per EMA parameter
+        quiet_logger()
+        warnings.filterwarnings('ignore', message="Only use 'alpha' for pillow backend")
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
 
@@ -528,8 +567,11 @@ def main(argv=None) -> dict:
     results = [summarize(s, args.batch) for s in subjects]
     del subjects
     if args.mem == 'subprocess':
-        for r, (_, cfg, raw) in zip(results, runs):
-            r['memory'] = run_memory_probe(cfg, raw, args)
+        # after the timing phase; the probes run concurrently (peak RSS is per process, so they
+        # do not disturb each other's figure, only each other's speed)
+        procs = [start_memory_probe(cfg, raw, args) for _, cfg, raw in runs]
+        for r, (_, cfg, _), proc in zip(results, runs, procs):
+            r['memory'] = finish_memory_probe(cfg, proc)
     out = dict(
         settings=dict(
             date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),

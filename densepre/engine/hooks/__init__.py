@@ -1,3 +1,4 @@
 from .finite_loss import FiniteLossHook
+from .loss_sync import GlobalLossLogHook
 
-__all__ = ['FiniteLossHook']
+__all__ = ['FiniteLossHook', 'GlobalLossLogHook']

@@ -1,0 +1,3 @@
+from .coupled_head import CoupledProjectionHead
+
+__all__ = ['CoupledProjectionHead']

@@ -1,0 +1,85 @@
+"""LEWEL's coupled projection head g (Sec. 3.2, Fig. 1b / Fig. 2)."""
+from typing import List, Optional, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import build_norm_layer
+from mmengine.model import BaseModule
+
+from densepre.registry import MODELS
+
+
+@MODELS.register_module()
+class CoupledProjectionHead(BaseModule):
+    """One projection MLP ``g`` used both globally and per pixel (LEWEL Sec. 3.2).
+
+    ``g`` is written with 1x1 convolutions (``conv-[norm]-ReLU-…-conv``, the hidden layers
+    normalised as in the paper's "one hidden layer followed by BN and ReLU"), so the *same*
+    parameters produce
+
+    * the global embedding ``z = g(GAP(F))`` (Sec. 3.1): :meth:`forward` pools ``F`` to a
+      ``(N, D, 1, 1)`` map and returns ``(z,)`` with ``z`` of shape ``(N, d)`` — the
+      interface of mmpretrain's ``NonLinearNeck``, so BYOL / MoCo code calling
+      ``neck(backbone(x))[0]`` gets the global embedding unchanged;
+    * the per-pixel projection ``W̃ = g(F) ∈ R^{d×H×W}`` from which the alignment maps are made
+      (:meth:`forward_dense`);
+    * ``g`` applied to vectors (:meth:`project`), used when ``g`` also serves as the semantic
+      projector (the "without extra p" row of Table 6).
+
+    There is one parameter set (and one set of BN running statistics); for a 1x1 input the
+    global and the per-pixel paths are the same computation.
+
+    Args:
+        in_channels (int): ``D`` (2048 for ResNet-50).
+        hid_channels (int): hidden width (4096 for LEWEL_B, 2048 for LEWEL_M).
+        out_channels (int): ``d``, the number of semantics / alignment maps.
+        num_layers (int): number of 1x1 convs. Defaults to 2.
+        with_bias (bool): bias in the hidden convs. Defaults to True.
+        with_last_bias (bool): bias in the last conv. Defaults to True.
+        with_last_bn (bool): normalise the output too. Defaults to False.
+        norm_cfg (dict, optional): norm after each hidden conv (``BN``, ``SyncBN``); ``None``
+            for an MLP without normalisation (the MoCo v2 neck form). Defaults to ``BN``.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 hid_channels: int,
+                 out_channels: int,
+                 num_layers: int = 2,
+                 with_bias: bool = True,
+                 with_last_bias: bool = True,
+                 with_last_bn: bool = False,
+                 norm_cfg: Optional[dict] = dict(type='BN'),
+                 init_cfg: Optional[Union[dict, List[dict]]] = [
+                     dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
+                 ]) -> None:
+        super().__init__(init_cfg)
+        if num_layers < 1:
+            raise ValueError('num_layers must be >= 1')
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        layers = []
+        channels = in_channels
+        for i in range(num_layers):
+            last = i == num_layers - 1
+            out = out_channels if last else hid_channels
+            layers.append(nn.Conv2d(channels, out, 1, bias=with_last_bias if last else with_bias))
+            if norm_cfg is not None and (not last or with_last_bn):
+                layers.append(build_norm_layer(norm_cfg, out)[1])
+            if not last:
+                layers.append(nn.ReLU(inplace=True))
+            channels = out
+        self.mlp = nn.Sequential(*layers)
+
+    def forward_dense(self, feat: torch.Tensor) -> torch.Tensor:
+        """Per-pixel projection ``W̃ = g(F)``: ``(N, D, H, W) → (N, d, H, W)``."""
+        return self.mlp(feat)
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """``g`` on vectors: ``(N, D) → (N, d)``."""
+        return self.mlp(x[:, :, None, None]).flatten(1)
+
+    def forward(self, x: Tuple[torch.Tensor]) -> Tuple[torch.Tensor]:
+        """Global embedding ``z = g(GAP(F))`` of the last backbone output, as a 1-tuple."""
+        feat = x[-1]
+        return (self.mlp(feat.mean(dim=(2, 3), keepdim=True)).flatten(1), )

@@ -1,0 +1,18 @@
+# MoCo v2 whose result does not depend on how the batch is split over processes: GroupNorm
+# instead of BN and augmentation without randomness. Used to check 2-process DDP == 1 process.
+_base_ = './mocov2_r18_tiny.py'
+
+model = dict(backbone=dict(norm_cfg=dict(type='GN', num_groups=8, requires_grad=True)))
+train_dataloader = dict(
+    batch_size=8,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(pipeline=[
+        dict(type='LoadImageRobust'),
+        dict(type='GeoMultiView', views=[
+            dict(num=1, transforms=[dict(type='Resize', scale=(32, 32))]),
+            dict(num=1, transforms=[dict(type='Resize', scale=(32, 32)),
+                                    dict(type='RandomFlip', prob=1.0)]),
+        ]),
+        dict(type='PackInputs', algorithm_keys=['view_geometry']),
+    ]))
+train_cfg = dict(max_epochs=2)

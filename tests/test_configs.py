@@ -1,0 +1,54 @@
+"""Every config under configs/ builds: model, train pipeline and optimizer wrapper."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmcv.transforms import Compose
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+
+from densepre.registry import MODELS
+from utils import REPO
+
+CONFIGS = sorted(
+    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+    if '/_base_/' not in p)
+
+
+def pretrain_configs():
+    return [p for p in CONFIGS if Config.fromfile(p).get('default_scope') == 'densepre']
+
+
+def cpu_optim_wrapper_cfg(cfg):
+    """The optimizer wrapper as DenseRunner builds it on a CPU machine (AMP -> fp32)."""
+    ow = dict(cfg.optim_wrapper)
+    if ow.get('type') == 'AmpOptimWrapper' and not torch.cuda.is_available():
+        ow = {k: v for k, v in ow.items() if k not in ('loss_scale', 'dtype')}
+        ow['type'] = 'OptimWrapper'
+    return ow
+
+
+def test_configs_found():
+    assert len(CONFIGS) >= 7
+    for required in ('mocov2/mocov2_r50_8xb32_200e.py', 'byol/byol_r50_8xb64_200e.py'):
+        assert osp.join(REPO, 'configs', required) in CONFIGS
+
+
+@pytest.mark.parametrize('path', pretrain_configs(), ids=lambda p: osp.relpath(p, REPO))
+def test_pretrain_config_builds(path):
+    cfg = Config.fromfile(path)
+    assert cfg.get('auto_scale_lr', {}).get('base_batch_size'), \
+        f'{path}: every pretraining config must set auto_scale_lr.base_batch_size'
+    model = MODELS.build(cfg.model)
+    pipeline = Compose(cfg.train_dataloader.dataset.pipeline)
+    assert pipeline.transforms
+    optim = build_optim_wrapper(model, cpu_optim_wrapper_cfg(cfg))
+    in_optim = {id(p) for g in optim.optimizer.param_groups for p in g['params']}
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert trainable and trainable <= in_optim
+
+
+def test_every_config_has_a_builder():
+    scopes = {Config.fromfile(p).get('default_scope') for p in CONFIGS}
+    assert scopes <= {'densepre'}, f'add a build test for configs with scopes {scopes}'
