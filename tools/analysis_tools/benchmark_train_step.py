@@ -422,6 +422,13 @@ def finish_memory_probe(config: str, proc: subprocess.Popen) -> dict:
 
 
 # ------------------------------------------------------------------------------------ report
+def _loadavg() -> Optional[float]:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def summarize(subject: Subject, batch: int) -> dict:
     times = subject.times
     median = statistics.median(times)
@@ -455,6 +462,8 @@ def format_table(result: dict) -> str:
         f"threads {s['threads']}  batch {s['batch']}  data {s['data']}  "
         f"warmup {s['warmup']}  timed steps {s['iters']}"
         + ('  (A/B interleaved)' if len(rows) > 1 else ''),
+        f"1-min load average before / after timing: {s['loadavg_start']} / {s['loadavg_end']} "
+        f"on {s['cpu_count']} CPUs",
     ]
     table = [head]
     for r in rows:
@@ -472,7 +481,9 @@ def format_table(result: dict) -> str:
             lines.append('  '.join('-' * w for w in widths))
     if 'ratio_b_over_a' in result:
         lines.append(f"ratio B/A of median step time: {result['ratio_b_over_a']:.3f}  "
-                     f"(mean-based {result['ratio_b_over_a_mean']:.3f})")
+                     f"(of means {result['ratio_b_over_a_mean']:.3f}, of minima "
+                     f"{result['ratio_b_over_a_min']:.3f}, median of paired steps "
+                     f"{result['ratio_b_over_a_paired']:.3f})")
     if any(r.get('memory') for r in rows):
         lines.append('peak RSS: high-water mark of a fresh subprocess per config (build + '
                      f"{s['warmup']}+{s['mem_iters']} steps); peak-base: minus its RSS after "
@@ -552,6 +563,7 @@ def main(argv=None) -> dict:
     if args.vs:
         runs.append(('B', args.vs, list(args.cfg_options) + list(args.vs_cfg_options)))
     prepare_message_hub()
+    load_start = _loadavg()
     tmpdir = tempfile.mkdtemp(prefix='densepre_bench_')
     try:
         subjects = [Subject(label, cfg, parse_cfg_options(raw), args, tmpdir)
@@ -564,6 +576,7 @@ def main(argv=None) -> dict:
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
+    load_end = _loadavg()
     results = [summarize(s, args.batch) for s in subjects]
     del subjects
     if args.mem == 'subprocess':
@@ -576,6 +589,7 @@ def main(argv=None) -> dict:
         settings=dict(
             date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
             host=platform.node(), cpu_count=os.cpu_count(), threads=args.threads,
+            loadavg_start=load_start, loadavg_end=load_end,
             torch=torch.__version__, batch=args.batch, iters=args.iters, warmup=args.warmup,
             mem_iters=args.mem_iters, size=args.size, data=args.data, seed=args.seed,
             cfg_options=args.cfg_options, vs_cfg_options=args.vs_cfg_options,
@@ -586,6 +600,11 @@ def main(argv=None) -> dict:
         a, b = results
         out['ratio_b_over_a'] = round(b['median_ms'] / a['median_ms'], 4)
         out['ratio_b_over_a_mean'] = round(b['mean_ms'] / a['mean_ms'], 4)
+        out['ratio_b_over_a_min'] = round(b['min_ms'] / a['min_ms'], 4)
+        # step i of B ran right after / before step i of A: the median of these paired ratios
+        # is the least sensitive to load that changes over the run
+        out['ratio_b_over_a_paired'] = round(statistics.median(
+            tb / ta for ta, tb in zip(a['step_times_ms'], b['step_times_ms'])), 4)
     print(format_table(out), flush=True)
     if args.json:
         os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)

@@ -1,0 +1,125 @@
+"""Pretraining checkpoint → downstream backbone, with complete-loading verification.
+
+Downstream toolboxes load SSL weights with ``init_cfg=dict(type='Pretrained', prefix='backbone.')``
+non-strictly: a key that does not match is only logged, and the layer silently stays random
+(mmseg's deep-stem ``ResNetV1c``, a ViT checkpoint given to a ResNet, a checkpoint saved without
+the ``backbone.`` prefix ...). densepre therefore
+
+1. extracts the online backbone from a pretraining checkpoint into a tensors-only file
+   (:func:`extract_backbone`), which ``torch.load(weights_only=True)`` accepts, and
+2. before any training step, builds the downstream model, runs its real weight initialisation with
+   that file and checks that every backbone tensor now equals the checkpoint's
+   (:func:`verify_complete_loading`); keys that are random by design are listed explicitly.
+"""
+import os
+import os.path as osp
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import torch
+
+PREFIX = 'backbone.'
+
+
+class IncompleteLoadingError(RuntimeError):
+    """A downstream backbone parameter was not filled from the pretraining checkpoint."""
+
+
+def load_state_dict(path: str) -> Dict[str, torch.Tensor]:
+    """The model state dict stored in a densepre / MMEngine / plain torch checkpoint."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    try:  # the user's own pretraining checkpoint: it holds MMEngine / numpy objects
+        ckpt = torch.load(path, map_location='cpu', weights_only=False)
+    except Exception as e:  # noqa: BLE001
+        raise RuntimeError(f'cannot read checkpoint {path}: {type(e).__name__}: {e}') from e
+    if isinstance(ckpt, dict):
+        for key in ('state_dict', 'model', 'module'):
+            if isinstance(ckpt.get(key), dict):
+                return ckpt[key]
+        if all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+            return ckpt
+    raise ValueError(f'{path} holds no state dict (expected a dict with "state_dict")')
+
+
+def _prefixes(keys: Iterable[str]) -> List[str]:
+    return sorted({k.split('.', 1)[0] + '.' for k in keys})
+
+
+def extract_backbone(src: str, dst: Optional[str] = None, prefix: str = PREFIX,
+                     extra_prefixes: Sequence[str] = ()) -> Dict[str, torch.Tensor]:
+    """Keep the online backbone (keys under ``prefix``) of a pretraining checkpoint.
+
+    The EMA / momentum copies (``target_net.``, ``encoder_k.``) and the heads are dropped. The
+    result keeps the ``backbone.`` prefix so the same ``init_cfg`` works for raw and extracted
+    files. Written atomically to ``dst`` if given, as ``{'state_dict': ..., 'meta': ...}``.
+    """
+    state = load_state_dict(src)
+    kept = {k: v for k, v in state.items()
+            if k.startswith(prefix) or k.startswith(tuple(extra_prefixes))}
+    if not kept:
+        raise KeyError(f'checkpoint {src} has no "{prefix}" keys (its top-level prefixes are '
+                       f'{_prefixes(state)[:10]}); is it a densepre / mmpretrain pretraining '
+                       'checkpoint? Give a backbone-only file its "backbone." prefix.')
+    kept = {k: v.detach().cpu().contiguous() for k, v in kept.items()}
+    if dst is not None:
+        os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+        tmp = dst + '.part'
+        torch.save({'state_dict': kept, 'meta': {'source': osp.abspath(src), 'prefix': prefix}},
+                   tmp)
+        os.replace(tmp, dst)
+    return kept
+
+
+def verify_complete_loading(module: torch.nn.Module, pretrained: Dict[str, torch.Tensor],
+                            prefix: str = PREFIX, random_by_design: Sequence[str] = (),
+                            what: str = 'backbone') -> List[str]:
+    """Check every parameter / buffer of an initialised downstream ``module`` equals the
+    checkpoint tensor ``pretrained[prefix + name]``.
+
+    Args:
+        module: the downstream backbone (or C4 shared head) after ``init_weights()``.
+        pretrained: checkpoint state dict (with prefixes).
+        random_by_design: names (relative to ``module``; a trailing ``.`` matches a prefix) that
+            are expected NOT to come from the checkpoint, e.g. the extra norm after res5 of C4.
+
+    Returns:
+        the names that were skipped as random by design.
+
+    Raises:
+        IncompleteLoadingError: listing every key that is missing from the checkpoint, has
+            another shape, or was not loaded (still differs after init).
+    """
+    def by_design(name):
+        return any(name == r or (r.endswith('.') and name.startswith(r))
+                   for r in random_by_design)
+
+    missing, shape, unloaded, skipped = [], [], [], []
+    state = {k: v for k, v in module.state_dict().items() if not k.endswith('num_batches_tracked')}
+    for name, tensor in state.items():
+        if by_design(name):
+            skipped.append(name)
+            continue
+        src = pretrained.get(prefix + name)
+        if src is None:
+            missing.append(name)
+        elif tuple(src.shape) != tuple(tensor.shape):
+            shape.append(f'{name} {tuple(tensor.shape)} vs checkpoint {tuple(src.shape)}')
+        elif not torch.equal(src.to(tensor.dtype).cpu(), tensor.detach().cpu()):
+            unloaded.append(name)
+    if missing or shape or unloaded:
+        lines = [f'{what}: {len(missing) + len(shape) + len(unloaded)} of '
+                 f'{len(state)} tensors would stay random']
+        if missing:
+            lines.append(f'  not in the checkpoint (as "{prefix}<name>"): ' + ', '.join(missing[:20])
+                         + (' ...' if len(missing) > 20 else ''))
+        if shape:
+            lines.append('  shape mismatch: ' + '; '.join(shape[:10]))
+        if unloaded:
+            lines.append('  present but not loaded by init_cfg: ' + ', '.join(unloaded[:20]))
+        unused = set(k[len(prefix):] for k in pretrained if k.startswith(prefix)) - set(state)
+        if unused:
+            groups = sorted({k.split('.', 1)[0] for k in unused})
+            lines.append(f'  {len(unused)} checkpoint tensors the model does not have, under: '
+                         + ', '.join(groups[:15]) + (' ...' if len(groups) > 15 else ''))
+        raise IncompleteLoadingError('\n'.join(lines))
+    return skipped

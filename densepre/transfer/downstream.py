@@ -1,0 +1,181 @@
+"""Run a downstream mmseg / mmdet / mmpretrain fine-tuning from a densepre pretraining checkpoint.
+
+Used by ``tools/benchmarks/finetune.py`` (and the ``tools/benchmarks/*.sh`` wrappers). Order of
+work, so that bad input fails before anything is written to the work dir:
+
+1. read the config, check the dataset roots exist;
+2. extract the online backbone from the checkpoint (tensors only);
+3. build the downstream model, run its real ``init_weights()`` with that file and verify every
+   backbone tensor came from the checkpoint (:func:`verify_complete_loading`);
+4. only then create the work dir, keep the extracted weights there, train with
+   :class:`densepre.engine.DenseRunner` (SyncBN → BN with a warning on one process, gloo on
+   CPU), test, and write ``metrics.json``.
+
+A config may declare which model parts are loaded and which of their keys are random by design::
+
+    pretrained_parts = [
+        dict(module='backbone', prefix='backbone.'),
+        dict(module='roi_head.shared_head', prefix='backbone.', random_by_design=['norm.']),
+    ]
+
+(default: the backbone only).
+"""
+import copy
+import hashlib
+import json
+import logging
+import os
+import os.path as osp
+import shutil
+import tempfile
+from typing import Dict, List, Optional
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+from .checkpoint import PREFIX, extract_backbone, verify_complete_loading
+
+SCOPES = ('mmseg', 'mmdet', 'mmpretrain')
+
+
+def register_scope(scope: str) -> None:
+    """Register the downstream toolbox's modules (and densepre's) without changing scopes."""
+    if scope not in SCOPES:
+        raise ValueError(f'downstream configs must set default_scope to one of {SCOPES}, '
+                         f'got {scope!r}')
+    import importlib
+    importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)
+    import densepre  # noqa: F401  (densepre hooks usable as 'densepre.X')
+
+
+def _get_path(obj, dotted: str):
+    for part in dotted.split('.'):
+        obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
+    return obj
+
+
+def dataset_roots(cfg: Config) -> List[str]:
+    """``data_root`` of every dataset in the train / val / test dataloaders."""
+    roots = []
+
+    def walk(ds):
+        if not isinstance(ds, dict):
+            return
+        if ds.get('data_root'):
+            roots.append(ds['data_root'])
+        for key in ('dataset', 'datasets'):
+            sub = ds.get(key)
+            for s in (sub if isinstance(sub, (list, tuple)) else [sub]):
+                walk(s)
+
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(loader):
+            walk(cfg[loader].get('dataset'))
+    return roots
+
+
+def check_dataset_roots(cfg: Config, config_path: str) -> None:
+    missing = sorted({r for r in dataset_roots(cfg) if not osp.isdir(r)})
+    if missing:
+        raise FileNotFoundError(
+            f'{config_path}: dataset root(s) not found: {missing}. Put the data there or '
+            "override it, e.g. --cfg-options train_dataloader.dataset.data_root=... (see the "
+            'benchmark docs for every key).')
+
+
+def default_work_dir(benchmark: str, checkpoint: str) -> str:
+    """A stable work dir per (benchmark, checkpoint): re-running resumes / overwrites the same."""
+    if checkpoint == 'none':
+        tag = 'random-init'
+    else:
+        path = osp.abspath(checkpoint)
+        tag = f'{osp.splitext(osp.basename(path))[0]}-{hashlib.sha1(path.encode()).hexdigest()[:8]}'
+        parent = osp.basename(osp.dirname(path))
+        tag = f'{parent}_{tag}' if parent else tag
+    return osp.join('work_dirs', 'benchmarks', benchmark, tag)
+
+
+def _parts(cfg: Config) -> List[dict]:
+    parts = cfg.get('pretrained_parts') or [dict(module='backbone', prefix=PREFIX)]
+    return [dict(module=p['module'], prefix=p.get('prefix', PREFIX),
+                 random_by_design=list(p.get('random_by_design', []))) for p in parts]
+
+
+def inject_pretrained(cfg: Config, weights: Optional[str]) -> None:
+    """Point every pretrained part's ``init_cfg`` at ``weights`` (None: random init)."""
+    cfg.model.pop('pretrained', None)  # clashes with init_cfg in mmseg / mmdet
+    for part in _parts(cfg):
+        module_cfg = _get_path(cfg.model, part['module'])
+        module_cfg['init_cfg'] = None if weights is None else dict(
+            type='Pretrained', checkpoint=weights, prefix=part['prefix'])
+
+
+def verify(cfg: Config, pretrained: Dict) -> List[str]:
+    """Build the downstream model, initialise it as the Runner will and check every part."""
+    from mmengine.registry import MODELS, DefaultScope
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        model = MODELS.build(copy.deepcopy(cfg.model))
+    model.init_weights()
+    report = []
+    for part in _parts(cfg):
+        module = _get_path(model, part['module'])
+        skipped = verify_complete_loading(module, pretrained, part['prefix'],
+                                          part['random_by_design'], what=part['module'])
+        n = len([k for k in module.state_dict() if not k.endswith('num_batches_tracked')])
+        report.append(f'{part["module"]}: {n - len(skipped)} tensors loaded from the checkpoint'
+                      + (f', {len(skipped)} random by design ({", ".join(skipped[:4])}'
+                         f'{" ..." if len(skipped) > 4 else ""})' if skipped else ''))
+    return report
+
+
+def run_benchmark(config: str, checkpoint: str, work_dir: Optional[str] = None,
+                  cfg_options: Optional[dict] = None, launcher: str = 'none',
+                  run_test: bool = True, benchmark: Optional[str] = None) -> dict:
+    """Fine-tune ``config`` from ``checkpoint`` ('none' for random init); returns the metrics."""
+    if not osp.isfile(config):
+        raise FileNotFoundError(f'config file not found: {config}')
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    register_scope(cfg.get('default_scope'))
+    check_dataset_roots(cfg, config)
+    benchmark = benchmark or osp.splitext(osp.basename(config))[0]
+    cfg.work_dir = work_dir or cfg.get('work_dir') or default_work_dir(benchmark, checkpoint)
+    cfg.launcher = launcher
+
+    report = ['no pretraining checkpoint: the backbone starts from random init']
+    staging = tempfile.mkdtemp(prefix='densepre-weights-')
+    try:
+        if checkpoint == 'none':
+            print_log(report[0], logger='current', level=logging.WARNING)
+            inject_pretrained(cfg, None)
+        else:
+            staged = osp.join(staging, 'pretrained_backbone.pth')
+            pretrained = extract_backbone(checkpoint, staged)
+            inject_pretrained(cfg, staged)
+            report = [f'complete loading verified: {line} ({checkpoint})'
+                      for line in verify(cfg, pretrained)]
+            for line in report:
+                print_log(line, logger='current')
+            os.makedirs(cfg.work_dir, exist_ok=True)
+            final = osp.join(cfg.work_dir, 'pretrained_backbone.pth')
+            shutil.move(staged, final)
+            inject_pretrained(cfg, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    from densepre.engine.runner import DenseRunner
+    runner = DenseRunner.from_cfg(cfg)
+    for line in report:  # again, into the run's own log file
+        runner.logger.info(line)
+    runner.train()
+    metrics = runner.test() if run_test and cfg.get('test_dataloader') else {}
+    result = dict(benchmark=benchmark, config=osp.abspath(config),
+                  checkpoint=checkpoint if checkpoint == 'none' else osp.abspath(checkpoint),
+                  metrics={k: float(v) for k, v in (metrics or {}).items()})
+    if runner.rank == 0:
+        tmp = osp.join(cfg.work_dir, 'metrics.json.part')
+        with open(tmp, 'w') as f:
+            json.dump(result, f, indent=2)
+        os.replace(tmp, osp.join(cfg.work_dir, 'metrics.json'))
+    return result

@@ -1,0 +1,46 @@
+"""Fine-tune a downstream config (mmseg / mmdet / mmpretrain) from a pretraining checkpoint.
+
+    python tools/benchmarks/finetune.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options ...]
+
+CHECKPOINT may be `none` (random init, for baselines). The backbone is verified to load
+completely before training starts (see densepre/transfer/checkpoint.py); the test metrics are
+written to WORK_DIR/metrics.json.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint', help='pretraining checkpoint, or "none" for random init')
+    parser.add_argument('--work-dir', help='default: work_dirs/benchmarks/<benchmark>/<ckpt>')
+    parser.add_argument('--benchmark', help='name used for the default work dir')
+    parser.add_argument('--no-test', action='store_true', help='train only')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from densepre.transfer import run_benchmark
+    result = run_benchmark(args.config, args.checkpoint, args.work_dir, args.cfg_options,
+                           args.launcher, run_test=not args.no_test, benchmark=args.benchmark)
+    if result['metrics']:
+        print('RESULT ' + ' '.join(f'{k}={v:.2f}' for k, v in result['metrics'].items()))
+    return result
+
+
+if __name__ == '__main__':
+    main()
