@@ -6,6 +6,8 @@ import pytest
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'tools'))
+sys.path.insert(0, osp.join(REPO, 'tools', 'model_converters'))
+sys.path.insert(0, osp.join(REPO, 'tools', 'benchmarks'))
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 
 

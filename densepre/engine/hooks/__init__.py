@@ -1,4 +1,5 @@
+from .dense_probe import DenseProbeHook
 from .finite_loss import FiniteLossHook
 from .loss_sync import GlobalLossLogHook
 
-__all__ = ['FiniteLossHook', 'GlobalLossLogHook']
+__all__ = ['DenseProbeHook', 'FiniteLossHook', 'GlobalLossLogHook']

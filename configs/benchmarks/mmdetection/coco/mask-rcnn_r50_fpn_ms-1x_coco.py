@@ -1,0 +1,45 @@
+# COCO object detection + instance segmentation transfer (LEWEL Tables 4 "ResNet50-FPN" and 8,
+# CLoVE Table 2): Mask R-CNN, ResNet-50-FPN, 1x schedule, MoCo detection protocol, mmdet.
+#   train COCO train2017, test val2017 (COCO bbox / segm AP, AP50, AP75)
+#   12 epochs (~ detectron2's 90k iterations at batch 16), batch 16 (8 GPUs x 2), SGD lr 0.02,
+#   lr x0.1 after epochs 8 and 11, multi-scale training (shorter side 640..800 step 32, max 1333),
+#   test at shorter side 800.
+# MoCo protocol (detectron2's SyncBN Mask R-CNN as used by DenseCL / ReSim / PixPro / LEWEL):
+# `pytorch`-style ResNet (torchvision stem), SyncBN in the backbone, FPN, box head (4 conv + 1 fc)
+# and mask head (BN with a warning on one process), `frozen_stages=-1`, `norm_eval=False`, RGB
+# ImageNet mean/std (mmdet's FPN base already normalises RGB).
+_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+default_scope = 'mmdet'
+
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+model = dict(
+    data_preprocessor=dict(
+        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+    backbone=dict(
+        type='ResNet',
+        depth=50,
+        frozen_stages=-1,
+        norm_cfg=norm_cfg,
+        norm_eval=False,
+        style='pytorch',
+        init_cfg=None),
+    neck=dict(norm_cfg=norm_cfg),
+    roi_head=dict(
+        bbox_head=dict(type='Shared4Conv1FCBBoxHead', conv_out_channels=256, norm_cfg=norm_cfg),
+        mask_head=dict(norm_cfg=norm_cfg)))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(
+        type='RandomChoiceResize',
+        scales=[(1333, 640), (1333, 672), (1333, 704), (1333, 736), (1333, 768), (1333, 800)],
+        keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+# bs 16 = 8 GPUs x 2; with fewer GPUs / images per GPU auto_scale_lr scales lr 0.02 linearly.
+auto_scale_lr = dict(enable=True, base_batch_size=16)
+pretrained_parts = [dict(module='backbone', prefix='backbone.')]
