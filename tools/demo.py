@@ -61,6 +61,7 @@ def main(argv=None):
              f'param_scheduler.0.T_max={args.pretrain_epochs}',
              f'param_scheduler.0.end={args.pretrain_epochs}',
              f'default_hooks.checkpoint.interval={max(1, args.pretrain_epochs // 4)}',
+             f'custom_hooks.2.data_root={paths["voc2012"]}',
              'default_hooks.logger.interval=8'], env)
     pretrain_min = (time.time() - start) / 60
 

@@ -25,21 +25,10 @@ view_pipeline1 = [
     dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=1.),
     dict(type='Solarize', thr=128, prob=0.),
 ]
-# Second view: blur p=0.1, solarize p=0.2 (the BYOL asymmetry).
-view_pipeline2 = [
-    dict(type='GeoRandomResizedCrop', scale=224, crop_ratio_range=(0.08, 1.),
-         interpolation='bicubic', backend='pillow'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
-        ],
-        prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.1),
-    dict(type='Solarize', thr=128, prob=0.2),
+# Second view: the same, but blur p=0.1 and solarize p=0.2 (the BYOL asymmetry).
+view_pipeline2 = view_pipeline1[:4] + [
+    dict(view_pipeline1[4], prob=0.1),
+    dict(view_pipeline1[5], prob=0.2),
 ]
 train_pipeline = [
     dict(type='LoadImageRobust'),
