@@ -70,9 +70,20 @@ def extract_backbone(src: str, dst: Optional[str] = None, prefix: str = PREFIX,
     return kept
 
 
+def _through_load_hooks(module: torch.nn.Module, name: str, src: torch.Tensor) -> torch.Tensor:
+    """``src`` as the owner of ``name`` would store it: run its load_state_dict pre-hooks."""
+    owner_name, _, leaf = name.rpartition('.')
+    owner = module.get_submodule(owner_name) if owner_name else module
+    probe = {leaf: src.detach().clone()}
+    for hook in owner._load_state_dict_pre_hooks.values():
+        hook(probe, '', {}, False, [], [], [])
+    return probe[leaf]
+
+
 def verify_complete_loading(module: torch.nn.Module, pretrained: Dict[str, torch.Tensor],
                             prefix: str = PREFIX, random_by_design: Sequence[str] = (),
-                            what: str = 'backbone') -> List[str]:
+                            what: str = 'backbone',
+                            resized_by_design: Sequence[str] = ()) -> List[str]:
     """Check every parameter / buffer of an initialised downstream ``module`` equals the
     checkpoint tensor ``pretrained[prefix + name]``.
 
@@ -81,6 +92,10 @@ def verify_complete_loading(module: torch.nn.Module, pretrained: Dict[str, torch
         pretrained: checkpoint state dict (with prefixes).
         random_by_design: names (relative to ``module``; a trailing ``.`` matches a prefix) that
             are expected NOT to come from the checkpoint, e.g. the extra norm after res5 of C4.
+        resized_by_design: names whose checkpoint tensor has another shape and is resized by the
+            module's own load hook (a ViT's ``pos_embed`` at a larger input size): the tensor
+            must equal the checkpoint tensor passed through that hook (the owning module's
+            load_state_dict pre-hooks).
 
     Returns:
         the names that were skipped as random by design.
@@ -102,6 +117,12 @@ def verify_complete_loading(module: torch.nn.Module, pretrained: Dict[str, torch
         src = pretrained.get(prefix + name)
         if src is None:
             missing.append(name)
+        elif name in resized_by_design and tuple(src.shape) != tuple(tensor.shape):
+            if torch.equal(_through_load_hooks(module, name, src).to(tensor.dtype).cpu(),
+                           tensor.detach().cpu()):
+                skipped.append(f'{name} (resized {tuple(src.shape)} -> {tuple(tensor.shape)})')
+            else:
+                unloaded.append(name)
         elif tuple(src.shape) != tuple(tensor.shape):
             shape.append(f'{name} {tuple(tensor.shape)} vs checkpoint {tuple(src.shape)}')
         elif not torch.equal(src.to(tensor.dtype).cpu(), tensor.detach().cpu()):

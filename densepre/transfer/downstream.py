@@ -98,7 +98,8 @@ def default_work_dir(benchmark: str, checkpoint: str) -> str:
 def _parts(cfg: Config) -> List[dict]:
     parts = cfg.get('pretrained_parts') or [dict(module='backbone', prefix=PREFIX)]
     return [dict(module=p['module'], prefix=p.get('prefix', PREFIX),
-                 random_by_design=list(p.get('random_by_design', []))) for p in parts]
+                 random_by_design=list(p.get('random_by_design', [])),
+                 resized_by_design=list(p.get('resized_by_design', []))) for p in parts]
 
 
 def inject_pretrained(cfg: Config, weights: Optional[str]) -> None:
@@ -120,11 +121,16 @@ def verify(cfg: Config, pretrained: Dict) -> List[str]:
     for part in _parts(cfg):
         module = _get_path(model, part['module'])
         skipped = verify_complete_loading(module, pretrained, part['prefix'],
-                                          part['random_by_design'], what=part['module'])
+                                          part['random_by_design'], what=part['module'],
+                                          resized_by_design=part['resized_by_design'])
         n = len([k for k in module.state_dict() if not k.endswith('num_batches_tracked')])
+        resized = [s for s in skipped if ' (resized ' in s]
+        random = [s for s in skipped if ' (resized ' not in s]
         report.append(f'{part["module"]}: {n - len(skipped)} tensors loaded from the checkpoint'
-                      + (f', {len(skipped)} random by design ({", ".join(skipped[:4])}'
-                         f'{" ..." if len(skipped) > 4 else ""})' if skipped else ''))
+                      + (f', {len(resized)} resized from it ({", ".join(resized)})'
+                         if resized else '')
+                      + (f', {len(random)} random by design ({", ".join(random[:4])}'
+                         f'{" ..." if len(random) > 4 else ""})' if random else ''))
     return report
 
 

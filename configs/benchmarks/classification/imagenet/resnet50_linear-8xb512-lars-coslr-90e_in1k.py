@@ -12,7 +12,10 @@ _base_ = [
 default_scope = 'mmpretrain'
 model = dict(backbone=dict(frozen_stages=4, norm_eval=True, init_cfg=None))
 train_dataloader = dict(batch_size=512)
-optim_wrapper = dict(optimizer=dict(type='LARS', lr=3.2, momentum=0.9, weight_decay=0.0))
+optim_wrapper = dict(
+    optimizer=dict(type='LARS', lr=3.2, momentum=0.9, weight_decay=0.0),
+    # biases get no layer-wise LARS adaptation (as in SimSiam's LARS); the weight does
+    paramwise_cfg=dict(custom_keys={'bias': dict(lars_exclude=True)}))
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=90, by_epoch=True, begin=0, end=90)]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=90, val_interval=10)
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=2))
