@@ -17,7 +17,7 @@ def test_table_has_ours_and_paper_rows(tmp_path):
           {'mIoU': 12.345, 'mAcc': 20.0, 'aAcc': 80.0})
     write(tmp_path / 'b', 'voc_seg', 'none', {'mIoU': 5.0, 'mAcc': 9.0, 'aAcc': 70.0})
     write(tmp_path / 'c', 'voc_det', '/w/byol/epoch_1.pth',
-          {'pascal_voc/mAP': 1.5, 'pascal_voc/AP50': 3.0, 'pascal_voc/AP75': 0.5})
+          {'pascal_voc/mAP': 0.015, 'pascal_voc/AP50': 0.03, 'pascal_voc/AP75': 0.005})
     text = summarize.main([str(tmp_path), '--out', str(tmp_path / 't.md')])
     assert '| lewel_b_r50_8xb64_200e (epoch_200) | 12.35 |' in text
     assert '| random init | 5.00 |' in text

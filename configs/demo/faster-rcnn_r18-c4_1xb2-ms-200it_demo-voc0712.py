@@ -1,7 +1,8 @@
 # CPU demo of the VOC07+12 detection benchmark (tools/benchmarks/voc_det.sh): the same Faster R-CNN
 # C4 config (MoCo protocol: SyncBN -> BN on one process, extra norm after res5, res5 loaded into
 # the shared head and verified), shrunk to ResNet-18, ~128-px images, few proposals / RoI samples
-# and 200 iterations on the synthetic demo VOC devkit (data/demo, 4 classes: tools/make_demo_data.py).
+# and 200 iterations on the synthetic demo VOC devkit (data/demo, 4 classes;
+# tools/make_demo_data.py).
 #   CONFIG=configs/demo/faster-rcnn_r18-c4_1xb2-ms-200it_demo-voc0712.py \
 #     tools/benchmarks/voc_det.sh CKPT [--cfg-options train_cfg.max_iters=...]
 _base_ = '../benchmarks/mmdetection/voc0712/faster-rcnn_r50-c4_ms-24k_voc0712.py'

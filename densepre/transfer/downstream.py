@@ -74,6 +74,37 @@ def dataset_roots(cfg: Config) -> List[str]:
     return roots
 
 
+def annotation_files(cfg: Config) -> List[str]:
+    """``ann_file`` of every dataset (joined to its ``data_root``) and of every evaluator.
+
+    Evaluators resolve their ``ann_file`` when the config is read (``data_root + '...'``), so a
+    ``data_root`` override leaves them behind; and ``test_evaluator`` is built only after
+    training -- check both before anything runs.
+    """
+    files = []
+
+    def walk(ds, root=''):
+        if not isinstance(ds, dict):
+            return
+        root = ds.get('data_root') or root
+        if ds.get('ann_file'):
+            files.append(osp.join(root, ds['ann_file']))
+        for key in ('dataset', 'datasets'):
+            sub = ds.get(key)
+            for s in (sub if isinstance(sub, (list, tuple)) else [sub]):
+                walk(s, root)
+
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(loader):
+            walk(cfg[loader].get('dataset'))
+    for key in ('val_evaluator', 'test_evaluator'):
+        evaluators = cfg.get(key) or []
+        for ev in (evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]):
+            if isinstance(ev, dict) and ev.get('ann_file'):
+                files.append(ev['ann_file'])
+    return files
+
+
 def check_dataset_roots(cfg: Config, config_path: str) -> None:
     missing = sorted({r for r in dataset_roots(cfg) if not osp.isdir(r)})
     if missing:
@@ -81,6 +112,12 @@ def check_dataset_roots(cfg: Config, config_path: str) -> None:
             f'{config_path}: dataset root(s) not found: {missing}. Put the data there or '
             "override it, e.g. --cfg-options train_dataloader.dataset.data_root=... (see the "
             'benchmark docs for every key).')
+    missing = sorted({f for f in annotation_files(cfg) if not osp.isfile(f)})
+    if missing:
+        raise FileNotFoundError(
+            f'{config_path}: annotation file(s) not found: {missing}. Override the dataset '
+            "ann_file / data_root, and the evaluators' ann_file (val_evaluator.ann_file=..., "
+            'test_evaluator.ann_file=...).')
 
 
 def default_work_dir(benchmark: str, checkpoint: str) -> str:
@@ -176,6 +213,11 @@ def run_benchmark(config: str, checkpoint: str, work_dir: Optional[str] = None,
         runner.logger.info(line)
     runner.train()
     metrics = runner.test() if run_test and cfg.get('test_dataloader') else {}
+    if run_test and cfg.get('test_dataloader') and not metrics:
+        # e.g. mmdet's CocoMetric returns {} when the model detected nothing at all
+        print_log('the test produced no metrics (see the evaluator messages above); '
+                  'metrics.json records an empty "metrics"', logger='current',
+                  level=logging.WARNING)
     result = dict(benchmark=benchmark, config=osp.abspath(config),
                   checkpoint=checkpoint if checkpoint == 'none' else osp.abspath(checkpoint),
                   metrics={k: float(v) for k, v in (metrics or {}).items()})

@@ -22,6 +22,9 @@ METRIC_NAMES = {
     'accuracy_top1': 'top-1',  # tools/benchmarks/feature_probe.py --data imagelist
 }
 
+# mmdet reports AP in [0, 1]; the papers (and mmseg / mmpretrain) use percent.
+FRACTION_METRIC_PREFIXES = ('pascal_voc/', 'coco/', 'lvis/', 'cityscapes/')
+
 PAPER = {
     # LEWEL Table 3: VOC07+12 Faster R-CNN R50-C4 (AP, AP50, AP75) and VOC12aug FCN (mIoU).
     'voc_det': {

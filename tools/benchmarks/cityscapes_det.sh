@@ -6,7 +6,7 @@
 # Data: data/cityscapes/{leftImg8bit,gtFine,annotations} (mmdet layout; docs/transfer_detection.md).
 # Slurm: PARTITION=<p> tools/benchmarks/cityscapes_det.sh CKPT 8
 source "$(dirname "$0")/_launch.sh"
-[[ $# -ge 1 ]] || { sed -n 2,8p "$0" >&2; exit 2; }
+[[ $# -ge 1 ]] || { sed -n 2,7p "$0" >&2; exit 2; }
 if ! "$PYTHON" -c 'import cityscapesscripts' 2>/dev/null; then
   echo 'error: the Cityscapes metric needs cityscapesscripts: pip install cityscapesscripts' >&2
   exit 2

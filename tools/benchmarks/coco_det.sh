@@ -8,7 +8,7 @@
 # CPU demo: CONFIG=configs/demo/mask-rcnn_r18_fpn_1xb2-ms-200it_demo-coco.py coco_det.sh CKPT
 # Slurm: PARTITION=<p> tools/benchmarks/coco_det.sh CKPT fpn 2x 8
 source "$(dirname "$0")/_launch.sh"
-[[ $# -ge 1 ]] || { sed -n 2,10p "$0" >&2; exit 2; }
+[[ $# -ge 1 ]] || { sed -n 2,9p "$0" >&2; exit 2; }
 ckpt=$1; shift
 arch=fpn; sched=1x
 if [[ $# -gt 0 && $1 =~ ^(c4|fpn)$ ]]; then arch=$1; shift; fi

@@ -37,7 +37,8 @@ def main(argv=None):
     from densepre.transfer import run_benchmark
     result = run_benchmark(args.config, args.checkpoint, args.work_dir, args.cfg_options,
                            args.launcher, run_test=not args.no_test, benchmark=args.benchmark)
-    if result['metrics']:
+    from mmengine.dist import get_rank
+    if result['metrics'] and get_rank() == 0:
         print('RESULT ' + ' '.join(f'{k}={v:.2f}' for k, v in result['metrics'].items()))
     return result
 

@@ -4,7 +4,8 @@
 # lvis_v1_val bbox / segm AP (CLoVE Table 4) -- mmdet, MoCo detection protocol.
 # Needs `pip install lvis` (checked first).
 #   tools/benchmarks/lvis_det.sh CKPT [GPUS] [--work-dir DIR] [--cfg-options ...]
-# Data: data/lvis_v1/{train2017,val2017,annotations/lvis_v1_{train,val}.json} (docs/transfer_detection.md).
+# Data: data/lvis_v1/{train2017,val2017,annotations/lvis_v1_{train,val}.json}
+#   (docs/transfer_detection.md).
 # Slurm: PARTITION=<p> tools/benchmarks/lvis_det.sh CKPT 8
 source "$(dirname "$0")/_launch.sh"
 [[ $# -ge 1 ]] || { sed -n 2,9p "$0" >&2; exit 2; }

@@ -30,11 +30,12 @@ def collect(work_dirs):
                                                   recursive=True))})
     if not files:
         raise FileNotFoundError(f'no metrics.json below {work_dirs}')
-    from densepre.transfer.paper_results import METRIC_NAMES
+    from densepre.transfer.paper_results import FRACTION_METRIC_PREFIXES, METRIC_NAMES
     for path in files:
         with open(path) as f:
             result = json.load(f)
-        metrics = {METRIC_NAMES.get(k, k): v for k, v in result['metrics'].items()}
+        metrics = {METRIC_NAMES.get(k, k): v * 100 if k.startswith(FRACTION_METRIC_PREFIXES) else v
+                   for k, v in result['metrics'].items()}
         rows[result['benchmark']][method_label(result['checkpoint'])] = metrics
     return rows, files
 

@@ -7,7 +7,7 @@
 # CPU demo: CONFIG=configs/demo/faster-rcnn_r18-c4_1xb2-ms-200it_demo-voc0712.py voc_det.sh CKPT
 # Slurm: PARTITION=<p> tools/benchmarks/voc_det.sh CKPT 8
 source "$(dirname "$0")/_launch.sh"
-[[ $# -ge 1 ]] || { sed -n 2,9p "$0" >&2; exit 2; }
+[[ $# -ge 1 ]] || { sed -n 2,8p "$0" >&2; exit 2; }
 if [[ -n ${CONFIG:-} ]]; then name=$(basename "$CONFIG" .py); else
   name=voc_det
   CONFIG=$repo/configs/benchmarks/mmdetection/voc0712/faster-rcnn_r50-c4_ms-24k_voc0712.py

@@ -1,5 +1,6 @@
 # Cityscapes instance segmentation transfer (CLoVE Table 3): Mask R-CNN, ResNet-50-FPN, as
-# detectron2's Cityscapes/mask_rcnn_R_50_FPN.yaml with CLoVE's batch: MoCo detection protocol, mmdet.
+# detectron2's Cityscapes/mask_rcnn_R_50_FPN.yaml with CLoVE's batch; MoCo detection protocol;
+# mmdet.
 #   train gtFine train (2975 images), test gtFine val (500 images); 8 classes
 #   24k iterations, batch 32 (8 GPUs x 4), SGD lr 0.01, 1000-iter linear warm-up, lr x0.1 at 18k,
 #   multi-scale training (shorter side 800..1024 step 32, max 2048), test at 1024 x 2048.
