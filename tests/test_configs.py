@@ -16,8 +16,11 @@ CONFIGS = sorted(
     if '/_base_/' not in p)
 
 
+SCOPES = {p: Config.fromfile(p).get('default_scope') for p in CONFIGS}
+
+
 def pretrain_configs():
-    return [p for p in CONFIGS if Config.fromfile(p).get('default_scope') == 'densepre']
+    return [p for p in CONFIGS if SCOPES[p] == 'densepre']
 
 
 def cpu_optim_wrapper_cfg(cfg):
@@ -50,7 +53,7 @@ def test_pretrain_config_builds(path):
 
 
 def downstream_configs():
-    return [p for p in CONFIGS if Config.fromfile(p).get('default_scope') != 'densepre']
+    return [p for p in CONFIGS if SCOPES[p] != 'densepre']
 
 
 @pytest.mark.parametrize('path', downstream_configs(), ids=lambda p: osp.relpath(p, REPO))

@@ -141,3 +141,17 @@ def test_coco_images_as_unlabelled_set(demo_root):
 def test_demo_data_pretrains_through_the_real_list(demo_root, tmp_path):
     run_train(TINY['byol'], tmp_path, *data_opts(demo_root), 'train_cfg.max_epochs=1')
     assert len(losses_by_iter(tmp_path)) == 8
+
+
+def test_packaged_imagenet100_subset(tmp_path):
+    from densepre.datasets.image_list import PACKAGED_SUBSETS
+    wnids = open(PACKAGED_SUBSETS['imagenet100']).read().split()
+    assert len(wnids) == len(set(wnids)) == 100 and all(w.startswith('n') for w in wnids)
+    for wnid in (wnids[0], 'n99999999'):
+        (tmp_path / 'train' / wnid).mkdir(parents=True)
+        (tmp_path / 'train' / wnid / 'x.JPEG').write_bytes(jpeg_bytes(
+            RNG.integers(0, 255, (8, 8, 3), dtype=np.uint8)))
+    ds = ImageList(data_root=str(tmp_path), data_prefix='train', class_subset='imagenet100',
+                   with_label=True)
+    assert len(ds) == 1 and ds.get_data_info(0)['gt_label'] == 0
+    assert len(ds.metainfo['classes']) == 100

@@ -187,6 +187,8 @@ def test_coupled_head_is_one_mlp_for_global_and_dense():
     # the global path is g(GAP(F)): the dense path applied to the pooled map
     head.train()
     feat = torch.randn(5, 8, 3, 3)
+    # the per-pixel matmuls are the 1x1-conv MLP (same parameters, same BN statistics)
+    torch.testing.assert_close(head.forward_dense(feat), head.mlp(feat))
     torch.testing.assert_close(head((feat, ))[0],
                                head.forward_dense(feat.mean((2, 3), keepdim=True)).flatten(1))
 
@@ -577,3 +579,68 @@ def test_resume_keeps_queue_and_ema(kind, tiny_data, tmp_path):
     assert any(k.startswith('target_aligned') for k in stateful)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+# ------------------------------------------------------------------------------ 2 processes
+DETERMINISTIC_M = """
+model = dict(
+    queue_len=16, feat_dim=32,
+    backbone=dict(depth=18, norm_cfg=dict(type='GN', num_groups=8, requires_grad=True)),
+    neck=dict(in_channels=512, hid_channels=64, out_channels=32, norm_cfg=None),
+    aligned_projector=dict(_delete_=True, type='CoupledProjectionHead', in_channels=512,
+                           hid_channels=64, out_channels=16, norm_cfg=None))
+train_dataloader = dict(
+    batch_size=8, num_workers=0, persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(pipeline=[
+        dict(type='LoadImageRobust'),
+        dict(type='GeoMultiView', views=[
+            dict(num=1, transforms=[dict(type='Resize', scale=(64, 64))]),
+            dict(num=1, transforms=[dict(type='Resize', scale=(64, 64)),
+                                    dict(type='RandomFlip', prob=1.0)]),
+        ]),
+        dict(type='PackInputs', algorithm_keys=['view_geometry']),
+    ]))
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=2, by_epoch=True, begin=0, end=2)]
+train_cfg = dict(max_epochs=2)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1, max_keep_ckpts=3))
+randomness = dict(seed=0)
+"""
+
+
+@pytest.mark.slow
+def test_lewel_m_two_processes_equal_one(tiny_data, tmp_path):
+    """LEWEL_M without BN (GroupNorm backbone, BN-free heads) and without random augmentation:
+    2 gloo processes x 4 images == 1 process x 8 images. The aligned loss of each query then
+    needs the other rank's keys as negatives (all_gather) and the right label offset; the global
+    loss, ShuffleBN and the queue go through their distributed paths too."""
+    import os
+    import socket
+    import subprocess
+    cfg = tmp_path / 'lewel_m_det.py'
+    cfg.write_text(f'_base_ = {LEWEL_M!r}\n{DETERMINISTIC_M}')
+    data = f'train_dataloader.dataset.data_root={tiny_data}/imagenet/'
+    train(str(cfg), tmp_path / 'single', tiny_data)
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PORT=str(port), PYTHON=sys.executable, OMP_NUM_THREADS='1',
+               PYTHONPATH=REPO)
+    proc = subprocess.run(['bash', osp.join(REPO, 'tools/dist_train.sh'), str(cfg), '2',
+                           '--work-dir', str(tmp_path / 'ddp'), '--cfg-options', data,
+                           'train_dataloader.batch_size=4'],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    single, ddp = scalars(tmp_path / 'single'), scalars(tmp_path / 'ddp')
+    assert sorted(single) == sorted(ddp) == [1, 2]
+    for it in single:
+        for key in ('loss', 'l_global', 'l_aligned'):
+            assert ddp[it][key] == pytest.approx(single[it][key], rel=1e-4), (it, key)
+    a = load_state(tmp_path / 'single' / 'epoch_2.pth')
+    b = load_state(tmp_path / 'ddp' / 'epoch_2.pth')
+    for k in a:
+        if k == 'queue':  # the same keys, enqueued in rank order: compare as sets
+            torch.testing.assert_close(a[k][:, torch.argsort(a[k][0])],
+                                       b[k][:, torch.argsort(b[k][0])], rtol=1e-3, atol=1e-4)
+        else:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-4, msg=k)

@@ -3,7 +3,8 @@
     python tools/demo.py [--root data/demo] [--work-dir work_dirs/demo]
 
 1. writes the synthetic demo data (ImageNet-style list, VOC, COCO; see data/demo/README.md);
-2. pretrains MoCo v2 with a ResNet-18 on 64-px views through tools/train.py;
+2. pretrains MoCo v2 with a ResNet-18 on 64-px views through tools/train.py (another method:
+   --pretrain-config, e.g. configs/demo/lewel-b_r18_1xb32-64px-40e_demo.py);
 3. fine-tunes the real mmseg FCN on the demo VOC split twice -- from random init and from the
    pretraining checkpoint (verified to load completely) -- and evaluates mIoU;
 4. prints (and writes to WORK_DIR/results.md) a table: random init vs pretrained.
@@ -19,7 +20,7 @@ import sys
 import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-PRETRAIN_CFG = osp.join(REPO, 'configs/demo/mocov2_r18_1xb32-64px-4e_demo.py')
+PRETRAIN_CFG = osp.join(REPO, 'configs/demo/mocov2_r18_1xb32-64px-40e_demo.py')
 SEG_CFG = osp.join(REPO, 'configs/demo/fcn_r18-d8_1xb8-300it_demo-voc-96x96.py')
 
 
@@ -68,7 +69,8 @@ def main(argv=None):
     print('[demo] 3/3 transfer: mmseg FCN on the demo VOC split, random init vs pretrained',
           flush=True)
     results = {}
-    for name, weights in (('random init', 'none'), ('MoCo v2 (demo)', ckpt)):
+    method = osp.splitext(osp.basename(args.pretrain_config))[0].split('_')[0]
+    for name, weights in (('random init', 'none'), (f'{method} (demo pretraining)', ckpt)):
         seg_dir = osp.join(args.work_dir, 'seg_' + ('random' if weights == 'none' else 'pretrained'))
         metrics_file = osp.join(seg_dir, 'metrics.json')
         if not osp.isfile(metrics_file):

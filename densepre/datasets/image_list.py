@@ -8,11 +8,18 @@ from mmpretrain.datasets import CustomDataset
 
 from densepre.registry import DATASETS
 
+# Named class subsets shipped with densepre: IN-100 is CMC's (Tian et al., 2019) 100-class list,
+# the subset LEWEL / CMC / many SSL ablations use.
+PACKAGED_SUBSETS = {
+    'imagenet100': osp.join(osp.dirname(osp.abspath(__file__)), 'meta', 'imagenet100.txt'),
+}
+
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
 
 def _read_class_subset(subset: Union[str, Sequence[str]]) -> List[str]:
     if isinstance(subset, str):
+        subset = PACKAGED_SUBSETS.get(subset, subset)
         if not osp.isfile(subset):
             raise FileNotFoundError(f'class_subset file not found: {subset}')
         names = [ln.split()[0] for ln in list_from_file(subset) if ln.strip()]
@@ -33,8 +40,9 @@ class ImageList(CustomDataset):
 
     Args:
         class_subset (str | list[str], optional): keep only images whose first path component
-            (the class folder, e.g. an ImageNet wnid) is listed — a text file with one class per
-            line (e.g. the IN-100 list of CMC) or a list. Labels are re-indexed in list order.
+            (the class folder, e.g. an ImageNet wnid) is listed — ``'imagenet100'`` (CMC's IN-100
+            list, shipped in densepre/datasets/meta), a text file with one class per line, or a
+            list. Labels are re-indexed in list order.
         **kwargs: ``mmpretrain.datasets.CustomDataset`` arguments (``data_root``,
             ``data_prefix``, ``ann_file``, ``pipeline``, ...).
     """

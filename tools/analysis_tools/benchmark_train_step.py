@@ -71,7 +71,7 @@ if REPO not in sys.path:
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
 
 MEM_TAG = 'DENSEPRE_MEMPROBE '
 MULTIVIEW_TYPES = ('GeoMultiView', 'MultiView', 'densepre.GeoMultiView', 'mmpretrain.MultiView')
@@ -284,6 +284,14 @@ def set_iter(i: int) -> None:
     MessageHub.get_current_instance().update_info('iter', i)
 
 
+def check_queue(model, batch: int, name: str) -> None:
+    """MoCo's queue is written one batch at a time and asserts ``queue_len % batch == 0``."""
+    queue_len = getattr(model, 'queue_len', None)
+    if isinstance(queue_len, int) and queue_len % batch:
+        raise ValueError(f'{name}: queue_len={queue_len} is not a multiple of --batch {batch}; '
+                         'pick a batch that divides it (or set model.queue_len)')
+
+
 def train_step(model, optim_wrapper, data) -> float:
     """One Runner iteration; returns the loss (raises if not finite)."""
     log_vars = model.train_step(data, optim_wrapper)
@@ -305,20 +313,23 @@ class Subject:
         self.sizes = view_sizes(self.spec)
         self.batches = make_batches(self.cfg, self.sizes, args, tmpdir)
         self.model = build_model(self.cfg)
+        check_queue(self.model, args.batch, self.name)
         self.optim_wrapper = build_optim(self.model, self.cfg)
         self.num_params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         self.times: List[float] = []
+        self.cpu_times: List[float] = []
         self.losses: List[float] = []
 
     def step(self, i: int, timed: bool) -> None:
         data = self.batches[i % len(self.batches)]
         set_iter(i)
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         loss = train_step(self.model, self.optim_wrapper, data)
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
         self.losses.append(loss)
         if timed:
             self.times.append(dt)
+            self.cpu_times.append(dc)
 
 
 def make_batches(cfg: Config, sizes, args, tmpdir: str) -> List[dict]:
@@ -379,6 +390,7 @@ def memory_probe(args) -> dict:
         reset = _reset_peak()
         base = _peak_mb()
         model = build_model(cfg)
+        check_queue(model, args.batch, args.config)
         optim_wrapper = build_optim(model, cfg)
         built = _rss_mb()
         prepare_message_hub()
@@ -447,6 +459,7 @@ def summarize(subject: Subject, batch: int) -> dict:
         max_ms=round(max(times) * 1e3, 1),
         stdev_ms=round(statistics.stdev(times) * 1e3, 1) if len(times) > 1 else 0.0,
         images_per_s=round(batch / median, 2),
+        median_cpu_ms=round(statistics.median(subject.cpu_times) * 1e3, 1),
         last_loss=round(subject.losses[-1], 4),
         step_times_ms=[round(t * 1e3, 1) for t in times],
     )
@@ -456,7 +469,7 @@ def format_table(result: dict) -> str:
     s = result['settings']
     rows = result['results']
     head = ('', 'config', 'views', 'params M', 'median ms', 'mean ms', 'min ms', 'images/s',
-            'peak RSS MB', 'peak-base MB')
+            'CPU ms', 'peak RSS MB', 'peak-base MB')
     lines = [
         f"densepre train-step benchmark  {s['date']}  torch {s['torch']}  "
         f"threads {s['threads']}  batch {s['batch']}  data {s['data']}  "
@@ -470,7 +483,7 @@ def format_table(result: dict) -> str:
         mem = r.get('memory') or {}
         table.append((r['label'], r['name'], r['views'], f"{r['params_m']:.1f}",
                       f"{r['median_ms']:.1f}", f"{r['mean_ms']:.1f}", f"{r['min_ms']:.1f}",
-                      f"{r['images_per_s']:.2f}",
+                      f"{r['images_per_s']:.2f}", f"{r['median_cpu_ms']:.0f}",
                       f"{mem['peak_rss_mb']:.0f}" if mem else '-',
                       f"{mem['peak_delta_mb']:.0f}" if mem else '-'))
     widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
@@ -483,7 +496,10 @@ def format_table(result: dict) -> str:
         lines.append(f"ratio B/A of median step time: {result['ratio_b_over_a']:.3f}  "
                      f"(of means {result['ratio_b_over_a_mean']:.3f}, of minima "
                      f"{result['ratio_b_over_a_min']:.3f}, median of paired steps "
-                     f"{result['ratio_b_over_a_paired']:.3f})")
+                     f"{result['ratio_b_over_a_paired']:.3f}, of median CPU times "
+                     f"{result['ratio_b_over_a_cpu']:.3f})")
+    lines.append('CPU ms: median process CPU time per step (all threads; time other jobs take '
+                 'is not in it)')
     if any(r.get('memory') for r in rows):
         lines.append('peak RSS: high-water mark of a fresh subprocess per config (build + '
                      f"{s['warmup']}+{s['mem_iters']} steps); peak-base: minus its RSS after "
@@ -601,6 +617,7 @@ def main(argv=None) -> dict:
         out['ratio_b_over_a'] = round(b['median_ms'] / a['median_ms'], 4)
         out['ratio_b_over_a_mean'] = round(b['mean_ms'] / a['mean_ms'], 4)
         out['ratio_b_over_a_min'] = round(b['min_ms'] / a['min_ms'], 4)
+        out['ratio_b_over_a_cpu'] = round(b['median_cpu_ms'] / a['median_cpu_ms'], 4)
         # step i of B ran right after / before step i of A: the median of these paired ratios
         # is the least sensitive to load that changes over the run
         out['ratio_b_over_a_paired'] = round(statistics.median(

@@ -39,7 +39,6 @@ paper's: densepre has not reproduced these tables at their scale.
 import argparse
 import glob
 import json
-import os
 import os.path as osp
 import shlex
 import subprocess

@@ -12,7 +12,8 @@ softmax map that pools channel group ``j % h`` of aligned embedding ``j // h`` (
 its title reads ``map j (k=j//h, g=j%h)``. Each map is min-max scaled for display and its peak
 weight (relative to the uniform weight 1/HW) is printed under it.
 
-The model is put in eval mode (BN running statistics of the checkpoint). ``--target`` shows the
+The model is put in eval mode (BN running statistics of the checkpoint; ``--batch-stats`` uses
+the statistics of the given images instead). ``--target`` shows the
 momentum / target network's maps instead of the online network's. Writes
 ``<out>/alignment_maps.png`` (``--name`` to change) and prints its path.
 """
@@ -44,6 +45,9 @@ def parse_args(argv=None):
                         help='input side: resize the short side, centre crop (default 224)')
     parser.add_argument('--target', action='store_true', help='maps of the target network')
     parser.add_argument('--alpha', type=float, default=0.5, help='overlay opacity')
+    parser.add_argument('--batch-stats', action='store_true',
+                        help="normalise with the given images' BN batch statistics instead of "
+                        "the checkpoint's running statistics (for short runs)")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                         help='override config settings (MMEngine syntax)')
     return parser.parse_args(argv)
@@ -127,6 +131,8 @@ def main(argv=None) -> str:
         cfg.merge_from_dict(args.cfg_options)
     model = build_model(cfg, args.checkpoint)
     images = np.stack([load_image(p, args.size) for p in args.images])
+    if args.batch_stats:
+        model.train()
     with torch.no_grad():
         maps = model.alignment_maps(to_input(images, cfg), target=args.target)
     indices = args.maps if args.maps is not None else list(range(min(8, maps.shape[1])))

@@ -2,7 +2,7 @@
 # branch (lr 3.6, 240 epochs).
 _base_ = '../../byol/byol_r50_8xb64_200e.py'
 
-train_dataloader = dict(dataset=dict(class_subset='data/imagenet/in100.txt'))
+train_dataloader = dict(dataset=dict(class_subset='imagenet100'))
 optim_wrapper = dict(optimizer=dict(lr=3.6))
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=240, by_epoch=True, begin=0, end=240)]
 train_cfg = dict(max_epochs=240)

@@ -6,7 +6,7 @@
 _base_ = '../../mocov2/mocov2_r50_8xb32_200e.py'
 
 model = dict(symmetric=True)
-train_dataloader = dict(dataset=dict(class_subset='data/imagenet/in100.txt'))
+train_dataloader = dict(dataset=dict(class_subset='imagenet100'))
 optim_wrapper = dict(optimizer=dict(lr=0.12))
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=240, by_epoch=True, begin=0, end=240)]
 train_cfg = dict(max_epochs=240)

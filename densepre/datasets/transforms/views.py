@@ -150,6 +150,7 @@ class GeoMultiView(BaseTransform):
             imgs.append(out['img'])
             geoms.append(make_geometry(_current_box(out), flip, out['img'].shape[:2]))
         results['img'] = imgs
+        results['img_shape'] = [img.shape[:2] for img in imgs]
         results['view_geometry'] = np.stack(geoms)
         results.pop(REF_BOX_KEY, None)
         return results

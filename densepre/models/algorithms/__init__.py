@@ -1,4 +1,5 @@
 from .byol import BYOL
+from .lewel import LEWELB, LEWELM
 from .mocov2 import MoCoV2
 
-__all__ = ['BYOL', 'MoCoV2']
+__all__ = ['BYOL', 'LEWELB', 'LEWELM', 'MoCoV2']

@@ -1,4 +1,4 @@
-"""LEWEL: "Learning Where to Learn in Cross-View Self-Supervised Learning" (Huang et al., CVPR 2022).
+"""LEWEL, "Learning Where to Learn in Cross-View Self-Supervised Learning" (CVPR 2022).
 
 LEWEL = a global baseline + an aligned branch::
 
@@ -28,18 +28,16 @@ not built; 1: aligned only), ``map_head`` (a separate MLP predicts the maps: "wi
 head"), ``map_mode`` (``'uniform'``: GAP maps, ``'random'``: fixed random maps), ``aligned_projector
 =None`` (g also serves as p: "without extra p"), and d / h / c through the configs.
 """
-import logging
 from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.dist import get_world_size
-from mmengine.logging import print_log
-from mmpretrain.models.utils import CosineEMA, batch_shuffle_ddp, batch_unshuffle_ddp
+from mmpretrain.models.utils import CosineEMA
 
 from densepre.registry import MODELS
-from ..utils.alignment import aligned_pooling, alignment_maps, random_maps, uniform_maps
+from ..utils.alignment import aligned_pooling, random_maps, uniform_maps
+from ..utils.alignment import alignment_maps as compute_alignment_maps
 from .byol import BYOL
 from .mocov2 import MoCoV2
 
@@ -86,7 +84,10 @@ class LEWELMixin:
         if map_mode == 'learned' and not hasattr(map_net, 'forward_dense'):
             raise TypeError(f'{type(map_net).__name__} cannot project per pixel: use '
                             '`CoupledProjectionHead` as the neck (or as `map_head`)')
-        self.num_maps = map_net.out_channels  # d
+        self.num_maps = getattr(map_net, 'out_channels', None)  # d
+        if self.num_maps is None:
+            raise TypeError(f'cannot tell the number of alignment maps d from '
+                            f'{type(map_net).__name__}: use a CoupledProjectionHead neck')
         if aligned_projector is not None:
             self.aligned_projector = MODELS.build(aligned_projector)
         elif not hasattr(self.neck, 'project'):
@@ -131,7 +132,7 @@ class LEWELMixin:
         """Alignment maps ``(N, d, H, W)`` (learned) or ``(d, H, W)`` (uniform / random)."""
         if self.map_mode == 'learned':
             net = aligned['map_head'] if 'map_head' in aligned else neck
-            return alignment_maps(net.forward_dense(feat), self.temperature)
+            return compute_alignment_maps(net.forward_dense(feat), self.temperature)
         size = tuple(feat.shape[-2:])
         if self.map_mode == 'uniform':
             return uniform_maps(self.num_maps, size, device=feat.device, dtype=feat.dtype)
@@ -173,10 +174,10 @@ class LEWELMixin:
 
         Map ``j`` (0-based) pools channel group ``j % h`` of aligned embedding ``j // h``.
         """
-        backbone, neck, aligned = self._target() if target else self._online()
-        feat = backbone(img)[-1]
         if not self.with_aligned:
             raise RuntimeError('this model has no aligned branch (beta=0)')
+        backbone, neck, aligned = self._target() if target else self._online()
+        feat = backbone(img)[-1]
         maps = self._maps(feat, neck, aligned)
         return maps.expand(feat.shape[0], *maps.shape[-3:]) if maps.dim() == 3 else maps
 
@@ -306,21 +307,11 @@ class LEWELM(LEWELMixin, MoCoV2):
     def encode_keys(self, img: torch.Tensor):
         """Momentum ``(k, k_aligned)``, L2-normalised, computed with ShuffleBN (same policy and
         single-process fallback as :meth:`MoCoV2.encode_key`)."""
-        shuffle = self.shuffle_bn and get_world_size() > 1
-        if self.shuffle_bn and not shuffle and not self._warned_shuffle:
-            print_log('MoCo ShuffleBN needs more than one process: keys are computed without '
-                      'batch shuffling in this single-process run.', logger='current',
-                      level=logging.WARNING)
-            self._warned_shuffle = True
-        if shuffle:
-            img, idx_unshuffle = batch_shuffle_ddp(img)
-        k, ka = self.target_embed(img)
-        k = F.normalize(k, dim=1)
-        ka = F.normalize(ka, dim=-1) if ka is not None else None
-        if shuffle:
-            k = batch_unshuffle_ddp(k, idx_unshuffle)
-            ka = batch_unshuffle_ddp(ka, idx_unshuffle) if ka is not None else None
-        return k, ka
+        def normalised_target(x):
+            k, ka = self.target_embed(x)
+            return F.normalize(k, dim=1), (F.normalize(ka, dim=-1) if ka is not None else None)
+
+        return self.run_shuffled(normalised_target, img)
 
     def loss(self, inputs: List[torch.Tensor], data_samples: list,
              **kwargs) -> Dict[str, torch.Tensor]:

@@ -44,16 +44,27 @@ class MoCoV2(MoCo):
     @torch.no_grad()
     def encode_key(self, img: torch.Tensor) -> torch.Tensor:
         """L2-normalised key embeddings k (N, C) from the momentum encoder (with ShuffleBN)."""
+        return self.run_shuffled(lambda x: F.normalize(self.encoder_k(x)[0], dim=1), img)
+
+    @torch.no_grad()
+    def run_shuffled(self, fn, img: torch.Tensor):
+        """``fn(img)`` on a ShuffleBN-shuffled batch, outputs unshuffled (a tensor, or a tuple of
+        tensors / None). Without a multi-process group ShuffleBN is impossible: warn once."""
         shuffle = self.shuffle_bn and get_world_size() > 1
         if self.shuffle_bn and not shuffle and not self._warned_shuffle:
             print_log('MoCo ShuffleBN needs more than one process: keys are computed without '
                       'batch shuffling in this single-process run.', logger='current',
                       level=logging.WARNING)
             self._warned_shuffle = True
-        if shuffle:
-            img, idx_unshuffle = batch_shuffle_ddp(img)
-        k = F.normalize(self.encoder_k(img)[0], dim=1)
-        return batch_unshuffle_ddp(k, idx_unshuffle) if shuffle else k
+        if not shuffle:
+            return fn(img)
+        img, idx_unshuffle = batch_shuffle_ddp(img)
+        out = fn(img)
+
+        def unshuffle(t):
+            return None if t is None else batch_unshuffle_ddp(t, idx_unshuffle)
+
+        return tuple(map(unshuffle, out)) if isinstance(out, tuple) else unshuffle(out)
 
     def contrastive_loss(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """InfoNCE of queries ``q`` against positives ``k`` and the queue's negatives."""

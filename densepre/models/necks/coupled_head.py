@@ -3,6 +3,7 @@ from typing import List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 
@@ -14,8 +15,8 @@ class CoupledProjectionHead(BaseModule):
     """One projection MLP ``g`` used both globally and per pixel (LEWEL Sec. 3.2).
 
     ``g`` is written with 1x1 convolutions (``conv-[norm]-ReLU-…-conv``, the hidden layers
-    normalised as in the paper's "one hidden layer followed by BN and ReLU"), so the *same*
-    parameters produce
+    normalised as in the paper's "one hidden layer followed by BN and ReLU"; the convs are
+    computed as per-pixel matmuls), so the *same* parameters produce
 
     * the global embedding ``z = g(GAP(F))`` (Sec. 3.1): :meth:`forward` pools ``F`` to a
       ``(N, D, 1, 1)`` map and returns ``(z,)`` with ``z`` of shape ``(N, d)`` — the
@@ -71,15 +72,35 @@ class CoupledProjectionHead(BaseModule):
             channels = out
         self.mlp = nn.Sequential(*layers)
 
+    def _mlp_rows(self, x: torch.Tensor) -> torch.Tensor:
+        """The MLP on rows ``(M, D) → (M, d)``: each 1x1 conv is applied as the matmul it is
+        (``F.linear`` with the conv weight viewed as ``(out, in)``), which is markedly faster
+        on CPUs than a 1x1 convolution over a small map; norms see ``(M, C)`` (or
+        ``(M, C, 1, 1)`` for 2-d BN), i.e. the same statistics over ``N·H·W`` positions as in
+        the conv form."""
+        for layer in self.mlp:
+            if isinstance(layer, nn.Conv2d):
+                x = F.linear(x, layer.weight.flatten(1), layer.bias)
+            elif isinstance(layer, nn.BatchNorm2d):
+                x = layer(x[:, :, None, None]).flatten(1)
+            else:
+                x = layer(x)
+        return x
+
     def forward_dense(self, feat: torch.Tensor) -> torch.Tensor:
         """Per-pixel projection ``W̃ = g(F)``: ``(N, D, H, W) → (N, d, H, W)``."""
-        return self.mlp(feat)
+        n, c, h, w = feat.shape
+        rows = feat.permute(0, 2, 3, 1).reshape(n * h * w, c)
+        return self._mlp_rows(rows).view(n, h, w, -1).permute(0, 3, 1, 2)
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         """``g`` on vectors: ``(N, D) → (N, d)``."""
-        return self.mlp(x[:, :, None, None]).flatten(1)
+        return self._mlp_rows(x)
 
     def forward(self, x: Tuple[torch.Tensor]) -> Tuple[torch.Tensor]:
-        """Global embedding ``z = g(GAP(F))`` of the last backbone output, as a 1-tuple."""
+        """Global embedding ``z = g(GAP(F))`` of the last backbone output, as a 1-tuple.
+
+        A 2-d input ``(N, D)`` is taken as already pooled (so the head can also serve as a
+        projector of vectors)."""
         feat = x[-1]
-        return (self.mlp(feat.mean(dim=(2, 3), keepdim=True)).flatten(1), )
+        return (self._mlp_rows(feat if feat.dim() == 2 else feat.mean(dim=(2, 3))), )

@@ -30,13 +30,13 @@ train_dataloader = dict(
             dict(type='PackInputs', algorithm_keys=['view_geometry']),
         ]))
 optim_wrapper = dict(optimizer=dict(lr=0.06))
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=4, by_epoch=True, begin=0, end=4)]
-train_cfg = dict(max_epochs=4)
-default_hooks = dict(logger=dict(interval=2), checkpoint=dict(interval=1, max_keep_ckpts=2))
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=40, by_epoch=True, begin=0, end=40)]
+train_cfg = dict(max_epochs=40)
+default_hooks = dict(logger=dict(interval=8), checkpoint=dict(interval=10, max_keep_ckpts=2))
 # Dense quality during pretraining: linear per-pixel probe on the demo VOC split every 10 epochs.
 custom_hooks = [
     dict(type='GlobalLossLogHook'),
     dict(type='FiniteLossHook'),
-    dict(type='DenseProbeHook', data_root='data/demo/VOCdevkit/VOC2012', image_size=64,
+    dict(type='DenseProbeHook', data_root='data/demo/VOCdevkit/VOC2012', image_size=128,
          interval=10),
 ]

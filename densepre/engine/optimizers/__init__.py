@@ -1,0 +1,3 @@
+from .constructor import SkipEMAOptimWrapperConstructor
+
+__all__ = ['SkipEMAOptimWrapperConstructor']
