@@ -30,3 +30,18 @@ def demo_root(tmp_path_factory):
 def densepre_modules():
     from densepre.utils import register_all_modules
     register_all_modules()
+
+
+@pytest.fixture(scope='session')
+def r50_checkpoint(tmp_path_factory):
+    """A densepre MoCo v2 ResNet-50 pretraining checkpoint (random weights, real layout)."""
+    import torch
+    from mmengine.config import Config
+
+    from densepre.registry import MODELS
+    cfg = Config.fromfile(osp.join(REPO, 'configs/mocov2/mocov2_r50_8xb32_200e.py'))
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    path = str(tmp_path_factory.mktemp('ckpt') / 'mocov2_r50.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 200}}, path)
+    return path

@@ -24,7 +24,7 @@ def dist_train(work_dir, *args):
     proc = subprocess.run(['bash', osp.join(REPO, 'tools/dist_train.sh'), CONFIG, '2',
                            '--work-dir', str(work_dir), *args],
                           capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.returncode == 0, proc.stdout[-3000:] + '\n---- stderr ----\n' + proc.stderr[-3000:]
     return proc
 
 

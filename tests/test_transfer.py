@@ -6,37 +6,19 @@ import subprocess
 
 import pytest
 import torch
-from mmengine.config import Config
 
 from densepre.registry import MODELS
 from densepre.transfer import IncompleteLoadingError, extract_backbone
-from densepre.transfer.downstream import inject_pretrained, register_scope, verify
-from utils import PYTHON, REPO, TINY, data_opts, run_train
+from densepre.transfer.downstream import verify
+from utils import PYTHON, REPO, TINY, data_opts, run_train, staged
 
 VOC_FCN = osp.join(REPO, 'configs/benchmarks/mmsegmentation/voc12aug/'
                    'fcn_r50-d8_4xb4-20k_voc12aug-512x512.py')
 DEMO_SEG = osp.join(REPO, 'configs/demo/fcn_r18-d8_1xb8-300it_demo-voc-96x96.py')
 
 
-@pytest.fixture(scope='module')
-def r50_checkpoint(tmp_path_factory):
-    """A densepre MoCo v2 ResNet-50 pretraining checkpoint (random weights, real layout)."""
-    cfg = Config.fromfile(osp.join(REPO, 'configs/mocov2/mocov2_r50_8xb32_200e.py'))
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    path = str(tmp_path_factory.mktemp('ckpt') / 'mocov2_r50.pth')
-    torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 200}}, path)
-    return path
 
 
-def staged(cfg_path, ckpt, tmp_path, **overrides):
-    cfg = Config.fromfile(cfg_path)
-    cfg.merge_from_dict(overrides)
-    register_scope(cfg.default_scope)
-    weights = str(tmp_path / 'backbone.pth')
-    pretrained = extract_backbone(ckpt, weights)
-    inject_pretrained(cfg, weights)
-    return cfg, pretrained
 
 
 def test_extracted_backbone_is_weights_only_and_drops_ema(r50_checkpoint, tmp_path):

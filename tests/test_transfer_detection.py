@@ -13,9 +13,9 @@ from mmengine.config import Config
 
 from densepre.datasets.demo_data import CLASSES, COCO_CLASSES
 from densepre.registry import MODELS
-from densepre.transfer import IncompleteLoadingError, extract_backbone
-from densepre.transfer.downstream import inject_pretrained, register_scope, verify
-from utils import PYTHON, REPO, TINY, data_opts, run_train
+from densepre.transfer import IncompleteLoadingError
+from densepre.transfer.downstream import register_scope, verify
+from utils import PYTHON, REPO, TINY, data_opts, run_train, staged
 
 DET = osp.join(REPO, 'configs/benchmarks/mmdetection')
 DET_CONFIGS = sorted(p for p in glob.glob(osp.join(DET, '**', '*.py'), recursive=True)
@@ -37,25 +37,8 @@ def rel(path):
     return osp.relpath(path, REPO)
 
 
-@pytest.fixture(scope='module')
-def r50_checkpoint(tmp_path_factory):
-    """A densepre MoCo v2 ResNet-50 pretraining checkpoint (random weights, real layout)."""
-    cfg = Config.fromfile(osp.join(REPO, 'configs/mocov2/mocov2_r50_8xb32_200e.py'))
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    path = str(tmp_path_factory.mktemp('ckpt') / 'mocov2_r50.pth')
-    torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 200}}, path)
-    return path
 
 
-def staged(cfg_path, ckpt, tmp_path, **overrides):
-    cfg = Config.fromfile(cfg_path)
-    cfg.merge_from_dict(overrides)
-    register_scope(cfg.default_scope)
-    weights = str(tmp_path / 'backbone.pth')
-    pretrained = extract_backbone(ckpt, weights)
-    inject_pretrained(cfg, weights)
-    return cfg, pretrained
 
 
 def build(cfg):

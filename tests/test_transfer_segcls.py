@@ -17,7 +17,7 @@ from mmengine.config import Config
 from densepre.registry import MODELS
 from densepre.transfer import IncompleteLoadingError, extract_backbone
 from densepre.transfer.downstream import inject_pretrained, register_scope, verify
-from utils import PYTHON, REPO, TINY, data_opts, run_train
+from utils import PYTHON, REPO, TINY, data_opts, run_train, staged
 
 sys.path.insert(0, osp.join(REPO, 'tools', 'benchmarks'))
 import feature_probe  # noqa: E402
@@ -78,15 +78,6 @@ def ckpt_dir(tmp_path_factory):
     return tmp_path_factory.mktemp('segcls_ckpt')
 
 
-@pytest.fixture(scope='module')
-def r50_checkpoint(ckpt_dir):
-    """A densepre MoCo v2 ResNet-50 pretraining checkpoint (random weights, real layout)."""
-    cfg = Config.fromfile(osp.join(REPO, 'configs/mocov2/mocov2_r50_8xb32_200e.py'))
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    path = str(ckpt_dir / 'mocov2_r50.pth')
-    torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 200}}, path)
-    return path
 
 
 @pytest.fixture(scope='module')
@@ -119,14 +110,6 @@ def vit_mini_checkpoint(ckpt_dir):
                               ckpt_dir / 'vit_mini.pth')
 
 
-def staged(cfg_path, ckpt, tmp_path, **overrides):
-    cfg = Config.fromfile(cfg_path)
-    cfg.merge_from_dict(overrides)
-    register_scope(cfg.default_scope)
-    weights = str(tmp_path / 'backbone.pth')
-    pretrained = extract_backbone(ckpt, weights)
-    inject_pretrained(cfg, weights)
-    return cfg, pretrained
 
 
 def staged_vit_b(cfg_path, vit_b_staged, **overrides):

@@ -57,3 +57,19 @@ def derived_config(tmp_path, base, body, name='derived.py'):
     with open(path, 'w') as f:
         f.write(f'_base_ = {base!r}\n{body}\n')
     return path
+
+
+def staged(cfg_path, ckpt, tmp_path, **overrides):
+    """A downstream config with `ckpt`'s backbone extracted and injected as its init_cfg;
+    returns (cfg, extracted state dict) ready for densepre.transfer.downstream.verify."""
+    from mmengine.config import Config
+
+    from densepre.transfer import extract_backbone
+    from densepre.transfer.downstream import inject_pretrained, register_scope
+    cfg = Config.fromfile(cfg_path)
+    cfg.merge_from_dict(overrides)
+    register_scope(cfg.default_scope)
+    weights = str(tmp_path / 'backbone.pth')
+    pretrained = extract_backbone(ckpt, weights)
+    inject_pretrained(cfg, weights)
+    return cfg, pretrained

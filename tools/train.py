@@ -125,6 +125,16 @@ def main(argv=None):
         from densepre.registry import RUNNERS
         runner = RUNNERS.build(cfg)
     runner.train()
+    shutdown_distributed()  # not on errors: a rank that failed must not wait in a barrier
+
+
+def shutdown_distributed() -> None:
+    """Tear the process group down before the interpreter exits: gloo's worker threads
+    otherwise abort the process at exit ("terminate called without an active exception")."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()  # rank 0 may still be writing the last checkpoint
+        dist.destroy_process_group()
 
 
 if __name__ == '__main__':

@@ -12,6 +12,7 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
 
 from mmengine.config import DictAction  # noqa: E402
 
@@ -35,10 +36,13 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from densepre.transfer import run_benchmark
+    from mmengine.dist import get_rank
+    from train import shutdown_distributed
     result = run_benchmark(args.config, args.checkpoint, args.work_dir, args.cfg_options,
                            args.launcher, run_test=not args.no_test, benchmark=args.benchmark)
-    from mmengine.dist import get_rank
-    if result['metrics'] and get_rank() == 0:
+    rank = get_rank()
+    shutdown_distributed()
+    if result['metrics'] and rank == 0:
         print('RESULT ' + ' '.join(f'{k}={v:.2f}' for k, v in result['metrics'].items()))
     return result
 
