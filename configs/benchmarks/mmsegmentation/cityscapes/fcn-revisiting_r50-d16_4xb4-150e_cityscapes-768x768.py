@@ -10,38 +10,16 @@
 # whole-image evaluation at 2048x1024.
 # The backbone is mmseg's `ResNet` (torchvision stem), never `ResNetV1c`.
 _base_ = [
-    'mmseg::_base_/models/fcn_r50-d8.py',
+    '../_base_/fcn-revisiting_r50-d16.py',
     'mmseg::_base_/datasets/cityscapes.py',
     'mmseg::_base_/default_runtime.py',
 ]
 default_scope = 'mmseg'
-norm_cfg = dict(type='SyncBN', requires_grad=True)
 crop_size = (768, 768)
 data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
-    pretrained=None,
-    backbone=dict(
-        type='ResNet',
-        depth=50,
-        strides=(1, 2, 2, 1),
-        dilations=(1, 1, 1, 2),
-        contract_dilation=True,
-        norm_cfg=norm_cfg,
-        init_cfg=None),
-    decode_head=dict(
-        in_channels=2048,
-        in_index=3,
-        channels=256,
-        num_convs=2,
-        kernel_size=3,
-        dilation=1,
-        concat_input=False,
-        dropout_ratio=0.0,
-        norm_cfg=norm_cfg,
-        num_classes=19),
-    auxiliary_head=None,
-    test_cfg=dict(mode='whole'))
+    decode_head=dict(dilation=1, num_classes=19))
 
 data_root = 'data/cityscapes/'
 train_pipeline = [
@@ -87,4 +65,3 @@ default_hooks = dict(
 log_processor = dict(by_epoch=True)
 # bs 16 = 4 x 4; with fewer GPUs auto_scale_lr scales lr 1e-4 linearly.
 auto_scale_lr = dict(enable=True, base_batch_size=16)
-pretrained_parts = [dict(module='backbone', prefix='backbone.')]

@@ -12,38 +12,14 @@
 # resolution.
 # The backbone is mmseg's `ResNet` (torchvision stem), never `ResNetV1c`.
 _base_ = [
-    'mmseg::_base_/models/fcn_r50-d8.py',
+    '../_base_/fcn-revisiting_r50-d16.py',
     'mmseg::_base_/datasets/pascal_voc12_aug.py',
     'mmseg::_base_/default_runtime.py',
 ]
 default_scope = 'mmseg'
-norm_cfg = dict(type='SyncBN', requires_grad=True)
 crop_size = (513, 513)
 data_preprocessor = dict(size=crop_size)
-model = dict(
-    data_preprocessor=data_preprocessor,
-    pretrained=None,
-    backbone=dict(
-        type='ResNet',
-        depth=50,
-        strides=(1, 2, 2, 1),
-        dilations=(1, 1, 1, 2),
-        contract_dilation=True,
-        norm_cfg=norm_cfg,
-        init_cfg=None),
-    decode_head=dict(
-        in_channels=2048,
-        in_index=3,
-        channels=256,
-        num_convs=2,
-        kernel_size=3,
-        dilation=6,
-        concat_input=False,
-        dropout_ratio=0.0,
-        norm_cfg=norm_cfg,
-        num_classes=21),
-    auxiliary_head=None,
-    test_cfg=dict(mode='whole'))
+model = dict(data_preprocessor=data_preprocessor)
 
 data_root = 'data/VOCdevkit/VOC2012'
 train_pipeline = [
@@ -104,4 +80,3 @@ default_hooks = dict(
 log_processor = dict(by_epoch=True)
 # bs 16 = 4 x 4; with fewer GPUs auto_scale_lr scales lr 0.003 linearly.
 auto_scale_lr = dict(enable=True, base_batch_size=16)
-pretrained_parts = [dict(module='backbone', prefix='backbone.')]
