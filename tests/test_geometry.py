@@ -160,3 +160,26 @@ def test_views_sizes_and_packing():
 def test_bad_view_group_keys_are_named():
     with pytest.raises(KeyError, match='numb'):
         Compose([dict(type='GeoMultiView', views=[dict(numb=2, transforms=[])])])
+
+
+def test_stack_geometries_from_a_collated_batch():
+    """Views packed by GeoMultiView + PackInputs and collated by default_collate come back as one
+    (B, V, 7) tensor; a batch without geometry gives an error saying how to produce it."""
+    from mmengine.dataset import default_collate
+    from mmpretrain.structures import DataSample
+
+    from densepre.datasets.geometry import stack_geometries
+    pipe = Compose([
+        dict(type='GeoMultiView', views=[
+            dict(num=2, transforms=[dict(type='GeoRandomResizedCrop', scale=16)])]),
+        dict(type='PackInputs', algorithm_keys=['view_geometry']),
+    ])
+    samples = [pipe(dict(img=np.zeros((30 + i, 40, 3), np.uint8), ori_shape=(30 + i, 40)))
+               for i in range(3)]
+    batch = default_collate(samples)
+    geoms = stack_geometries(batch['data_samples'])
+    assert geoms.shape == (3, 2, 7) and geoms.dtype == torch.float32
+    for i, ds in enumerate(samples):
+        np.testing.assert_array_equal(geoms[i].numpy(), ds['data_samples'].view_geometry)
+    with pytest.raises(KeyError, match='GeoMultiView'):
+        stack_geometries([DataSample()])
