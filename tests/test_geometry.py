@@ -4,9 +4,10 @@ import pytest
 import torch
 from mmcv.transforms import Compose
 
-from densepre.datasets.geometry import (cell_centers, cell_centers_in_image, cell_distances,
-                                        fraction_inside, image_to_view, make_geometry,
-                                        match_cells, view_to_image)
+from densepre.datasets.geometry import fraction_inside, make_geometry
+from densepre.models.utils.correspondence import (cell_centers, cell_centers_in_image,
+                                                  cell_distances, image_to_view, match_cells,
+                                                  stack_geometries, view_to_image)
 
 
 def coordinate_image(h, w):
@@ -38,7 +39,7 @@ def test_coordinate_coded_image_round_trip(seed):
     ]
     out = run_views(img, views, seed)
     geoms = out['view_geometry']
-    assert geoms.shape == (5, 7)
+    assert geoms.shape == (5, 8)
     flips = set()
     for view, geom in zip(out['img'], geoms):
         h, w = view.shape[:2]
@@ -63,7 +64,7 @@ def test_flip_is_recorded_and_mirrors_x():
              aspect_ratio_range=(2., 2.), backend='cv2'),
         dict(type='RandomFlip', prob=1.0)])])
     geom = out['view_geometry'][0]
-    np.testing.assert_allclose(geom, [0, 0, 40, 20, 1, 10, 20])
+    np.testing.assert_allclose(geom, [0, 0, 40, 20, 1, 10, 20, 0])
     view = out['img'][0]
     # output column 0 of a flipped full-image view shows the right edge of the image
     assert view[5, 0, 0] > 38 and view[5, -1, 0] < 2
@@ -71,14 +72,14 @@ def test_flip_is_recorded_and_mirrors_x():
 
 def test_flip_before_crop_is_rejected():
     img = np.zeros((16, 16, 3), np.uint8)
-    with pytest.raises(ValueError, match='before RandomFlip'):
+    with pytest.raises(ValueError, match='after RandomFlip'):
         run_views(img, [dict(num=1, transforms=[
             dict(type='RandomFlip', prob=1.0),
             dict(type='GeoRandomResizedCrop', scale=8)])])
 
 
 def test_view_image_round_trip_and_inside_mask():
-    geom = torch.tensor([[10., 20., 50., 100., 1., 16., 8.]])
+    geom = torch.tensor([[10., 20., 50., 100., 1., 16., 8., 0.]])
     uv = torch.rand(1, 100, 2)
     xy = view_to_image(uv, geom)
     uv2, inside = image_to_view(xy, geom)
@@ -134,6 +135,7 @@ def test_constrained_crop_overlaps_its_reference():
         fractions.append(fraction_inside(g[1:, :4], g[0, :4]))
     fractions = np.concatenate(fractions)
     assert (fractions >= 0.2).all()
+    assert not g[:, 7].any()  # no fallback crop
     # without the constraint, many small crops miss a 20-30 % key crop entirely
     free = [dict(views[0]), dict(num=6, transforms=[
         dict(type='GeoRandomResizedCrop', scale=16, crop_ratio_range=(0.05, 0.14))])]
@@ -154,7 +156,7 @@ def test_views_sizes_and_packing():
     out = pipe(dict(img=img, ori_shape=img.shape[:2]))
     shapes = [tuple(t.shape) for t in out['inputs']]
     assert shapes == [(3, 32, 32)] * 2 + [(3, 16, 16)] * 4
-    assert out['data_samples'].view_geometry.shape == (6, 7)
+    assert out['data_samples'].view_geometry.shape == (6, 8)
 
 
 def test_bad_view_group_keys_are_named():
@@ -164,11 +166,10 @@ def test_bad_view_group_keys_are_named():
 
 def test_stack_geometries_from_a_collated_batch():
     """Views packed by GeoMultiView + PackInputs and collated by default_collate come back as one
-    (B, V, 7) tensor; a batch without geometry gives an error saying how to produce it."""
+    (B, V, 8) tensor; a batch without geometry gives an error saying how to produce it."""
     from mmengine.dataset import default_collate
     from mmpretrain.structures import DataSample
 
-    from densepre.datasets.geometry import stack_geometries
     pipe = Compose([
         dict(type='GeoMultiView', views=[
             dict(num=2, transforms=[dict(type='GeoRandomResizedCrop', scale=16)])]),
@@ -178,8 +179,149 @@ def test_stack_geometries_from_a_collated_batch():
                for i in range(3)]
     batch = default_collate(samples)
     geoms = stack_geometries(batch['data_samples'])
-    assert geoms.shape == (3, 2, 7) and geoms.dtype == torch.float32
+    assert geoms.shape == (3, 2, 8) and geoms.dtype == torch.float32
     for i, ds in enumerate(samples):
         np.testing.assert_array_equal(geoms[i].numpy(), ds['data_samples'].view_geometry)
     with pytest.raises(KeyError, match='GeoMultiView'):
         stack_geometries([DataSample()])
+
+
+def _densepre_imports(package):
+    """Absolute names of the densepre modules imported by the files of ``package``."""
+    import ast
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parents[1] / 'densepre'
+    found = set()
+    for path in (root / package).rglob('*.py'):
+        parts = ['densepre', *path.relative_to(root).with_suffix('').parts]
+        pkg = parts[:-1]  # the package a relative import starts from
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {(str(path), a.name) for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = pkg[:len(pkg) - node.level + 1] if node.level else []
+                name = '.'.join(base + ([node.module] if node.module else []))
+                found.add((str(path), name))
+    return found
+
+
+def test_models_and_datasets_do_not_import_each_other():
+    """Model-side correspondence code lives in densepre.models, the geometry producers in
+    densepre.datasets; the data-sample key and field layout are the only contract."""
+    from densepre.datasets import geometry as data_geometry
+    from densepre.models.utils import correspondence
+    bad = [(f, m) for f, m in _densepre_imports('datasets') if m.startswith('densepre.models')]
+    bad += [(f, m) for f, m in _densepre_imports('models') if m.startswith('densepre.datasets')]
+    assert not bad, bad
+    assert data_geometry.GEOMETRY_KEY == correspondence.GEOMETRY_KEY
+    assert data_geometry.GEOMETRY_FIELDS == correspondence.GEOMETRY_FIELDS
+
+
+# ------------------------------------------------------------------------------------------
+# Hazards that used to give wrong geometry without an error (issue 7, point 6). Each test fails
+# on b15f9f0, where the pipeline ran and recorded a box hundreds of pixels off.
+GEO_CROP = dict(type='GeoRandomResizedCrop', scale=32, backend='cv2')
+
+
+@pytest.mark.parametrize('transforms, match', [
+    ([dict(type='RandomResizedCrop', scale=32)], 'RandomResizedCrop .*GeoRandomResizedCrop'),
+    ([GEO_CROP, dict(type='RandomCrop', crop_size=16)], 'RandomCrop'),
+    ([GEO_CROP, dict(type='CenterCrop', crop_size=16)], 'CenterCrop'),
+    ([GEO_CROP, dict(type='RandomApply', prob=0.5,
+                     transforms=[dict(type='Rotate', angle=30.)])], 'Rotate'),
+    ([GEO_CROP, dict(type='RandomFlip', prob=0.5), dict(type='RandomFlip', prob=0.5)],
+     'more than one RandomFlip'),
+    ([GEO_CROP, dict(type='RandomFlip', prob=0.5, direction='vertical')], 'horizontal'),
+    ([GEO_CROP, dict(type='Resize', scale=(16, 16), interpolation='nearest')],
+     "nearest.*half-pixel"),
+    ([dict(type='MyUnknownTransform')], 'not in the transform registry|MyUnknownTransform'),
+])
+def test_untrackable_view_pipelines_are_refused_at_build(transforms, match):
+    with pytest.raises((ValueError, KeyError), match=match):
+        Compose([dict(type='GeoMultiView', views=[dict(num=2, transforms=transforms)])])
+
+
+def test_hazardous_pipelines_really_give_wrong_geometry():
+    """The refused pipelines are not false alarms: run the views without the checks (as b15f9f0
+    did) and the coordinate-coded pixels disagree with the recorded geometry."""
+    from densepre.datasets.transforms import views as views_mod
+    img = coordinate_image(120, 160)
+    pipelines = [[dict(type='RandomResizedCrop', scale=32, backend='cv2')],
+                 [GEO_CROP, dict(type='CenterCrop', crop_size=16)]]
+    check = views_mod.check_view_pipeline
+    try:
+        views_mod.check_view_pipeline = lambda *a, **k: None
+        for transforms in pipelines:
+            out = run_views(img, [dict(num=1, transforms=transforms)], seed=1)
+            view, geom = out['img'][0], torch.as_tensor(out['view_geometry'][0])
+            h, w = view.shape[:2]
+            xy = view_to_image(cell_centers(h, w), geom).reshape(h, w, 2).numpy()
+            assert np.abs(view[..., :2] - xy).max() > 5, transforms
+    finally:
+        views_mod.check_view_pipeline = check
+
+
+def test_crop_before_geomultiview_is_an_error_at_first_sample():
+    img = coordinate_image(100, 120)
+    pipe = Compose([dict(type='CenterCrop', crop_size=60),
+                    dict(type='GeoMultiView', views=[dict(num=1, transforms=[GEO_CROP])])])
+    with pytest.raises(ValueError, match='60x60 but the loaded image .* 100x120: a transform before'):
+        pipe(dict(img=img, ori_shape=img.shape[:2], img_shape=img.shape[:2]))
+
+
+@pytest.mark.parametrize('group, match', [
+    (dict(num=2, transforms=[dict(GEO_CROP, min_overlap=0.2)]), 'needs the group to name'),
+    (dict(num=2, overlap_with=0, transforms=[GEO_CROP]), 'no effect without'),
+])
+def test_min_overlap_and_overlap_with_need_each_other(group, match):
+    views = [dict(num=1, transforms=[GEO_CROP]), group]
+    with pytest.raises(ValueError, match=match):
+        Compose([dict(type='GeoMultiView', views=views)])
+
+
+def test_fallback_crops_are_flagged_exactly():
+    """With one try, many small crops miss a small key crop: exactly those are flagged."""
+    img = np.zeros((200, 300, 3), np.uint8)
+    views = [
+        dict(num=1, transforms=[dict(type='GeoRandomResizedCrop', scale=32,
+                                     crop_ratio_range=(0.05, 0.1))]),
+        dict(num=6, overlap_with=0, transforms=[
+            dict(type='GeoRandomResizedCrop', scale=16, crop_ratio_range=(0.05, 0.14),
+                 min_overlap=0.2, overlap_tries=1)]),
+    ]
+    flags, missed = [], []
+    for seed in range(10):
+        g = run_views(img, views, seed)['view_geometry']
+        assert g[0, 7] == 0
+        flags.append(g[1:, 7] == 1)
+        missed.append(fraction_inside(g[1:, :4], g[0, :4]) < 0.2)
+    flags, missed = np.concatenate(flags), np.concatenate(missed)
+    assert missed.sum() > 5
+    np.testing.assert_array_equal(flags, missed)
+
+
+@pytest.mark.parametrize('backend', ['cv2', 'pillow'])
+def test_nearest_interpolation_samples_pixel_centres(backend):
+    """Down-sampling 4x with nearest: every output pixel is the source pixel containing the point
+    the geometry predicts (cv2's INTER_NEAREST alone is off by ~2 px here)."""
+    img = coordinate_image(128, 128)
+    out = run_views(img, [dict(num=1, transforms=[dict(
+        type='GeoRandomResizedCrop', scale=16, crop_ratio_range=(0.3, 0.5),
+        interpolation='nearest', backend=backend)])], seed=3)
+    view, geom = out['img'][0], torch.as_tensor(out['view_geometry'][0])
+    xy = view_to_image(cell_centers(16, 16), geom).reshape(16, 16, 2).numpy()
+    np.testing.assert_array_equal(view[..., :2], np.floor(xy) + 0.5)
+
+
+def test_grid_that_does_not_tile_the_view_is_refused():
+    """A 100-px view with 16-px patches: the ViT's 6x6 grid covers 96 px, so the cell centres of
+    the uniform-tiling formula are 3-6 px off; refused. Exact tilings pass."""
+    geom = torch.tensor(make_geometry((0, 0, 100, 100), False, (100, 100)))
+    with pytest.raises(ValueError, match='6x6 feature grid does not tile a 100x100 view'):
+        cell_centers_in_image(geom, (6, 6))
+    with pytest.raises(ValueError, match='does not tile'):
+        match_cells(geom, (6, 6), geom, (6, 6), stride_src=16, stride_dst=16)
+    ok = torch.tensor(make_geometry((0, 0, 96, 96), False, (96, 96)))
+    assert torch.equal(match_cells(ok, (6, 6), ok, (6, 6), 16, 16), torch.arange(36))
+    with pytest.raises(ValueError, match='cells of 32 px'):
+        cell_distances(ok, (6, 6), ok, (3, 3), stride_a=32)

@@ -1,9 +1,8 @@
-from .geometry import (cell_centers, cell_centers_in_image, cell_distances, image_to_view,
-                       match_cells, stack_geometries, view_to_image)
+from .geometry import (GEOMETRY_FIELDS, GEOMETRY_KEY, VIEW_GROUPS_KEY, fraction_inside,
+                       make_geometry)
 from .image_list import CocoImages, ImageList
 from .transforms import *  # noqa: F401,F403
 
-__all__ = [
-    'ImageList', 'CocoImages', 'cell_centers', 'cell_centers_in_image', 'cell_distances',
-    'image_to_view', 'match_cells', 'stack_geometries', 'view_to_image'
-]
+__all__ = ['ImageList', 'CocoImages', 'GEOMETRY_FIELDS', 'GEOMETRY_KEY', 'VIEW_GROUPS_KEY',
+           'fraction_inside',
+           'make_geometry']

@@ -103,7 +103,8 @@ def mmpretrain_pipeline(pipeline: list, notes: Optional[List[str]] = None) -> li
                 transforms.append(_plain_view_transforms(group['transforms'], notes))
             t = dict(type='mmpretrain.MultiView', num_views=nums, transforms=transforms)
         elif kind.endswith('PackInputs'):
-            keys = [k for k in (t.get('algorithm_keys') or ()) if k != 'view_geometry']
+            keys = [k for k in (t.get('algorithm_keys') or ())
+                    if k not in ('view_geometry', 'view_groups')]
             t['algorithm_keys'] = keys
         out.append(t)
     return out

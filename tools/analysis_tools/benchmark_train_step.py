@@ -14,7 +14,7 @@ Batches are shaped like the config's views: the ``GeoMultiView`` (or mmpretrain 
 ``(Geo)RandomResizedCrop`` ``scale``.
 
 * ``--data random``: random uint8 images in the collated format the data preprocessor expects,
-  ``dict(inputs=[V x (B, 3, H, W) uint8], data_samples=[B x DataSample(view_geometry=(V, 7))])``.
+  ``dict(inputs=[V x (B, 3, H, W) uint8], data_samples=[B x DataSample(view_geometry=(V, 8))])``.
 * ``--data demo``: real batches from the config's own train dataloader (0 workers) reading the
   synthetic demo set (``densepre.datasets.demo_data.make_demo_data``) written to a temp dir.
 
@@ -184,8 +184,9 @@ def random_batch(sizes: List[Tuple[int, int]], batch: int, with_geometry: bool,
                  rng: np.random.Generator) -> dict:
     """A collated batch as ``default_collate`` + ``PackInputs`` produce it, with random pixels.
 
-    ``view_geometry`` is stored like PackInputs stores it: a (V, 7) float32 numpy array
-    ``[x1, y1, x2, y2, flip, out_h, out_w]`` per sample (crop boxes in a 256 x 256 image).
+    ``view_geometry`` is stored like PackInputs stores it: a (V, 8) float32 numpy array
+    ``[x1, y1, x2, y2, flip, out_h, out_w, fallback]`` per sample (crop boxes in a 256 x 256
+    image, no fallback crops).
     """
     from mmpretrain.structures import DataSample
     inputs = [
@@ -196,11 +197,11 @@ def random_batch(sizes: List[Tuple[int, int]], batch: int, with_geometry: bool,
     for _ in range(batch):
         ds = DataSample()
         if with_geometry:
-            geom = np.zeros((len(sizes), 7), np.float32)
+            geom = np.zeros((len(sizes), 8), np.float32)
             for v, (h, w) in enumerate(sizes):
                 x1, y1 = rng.uniform(0, 128, 2)
                 side = rng.uniform(32, 128)
-                geom[v] = [x1, y1, x1 + side, y1 + side, float(rng.random() < .5), h, w]
+                geom[v] = [x1, y1, x1 + side, y1 + side, float(rng.random() < .5), h, w, 0.]
             ds.set_field(geom, 'view_geometry')
         samples.append(ds)
     return dict(inputs=inputs, data_samples=samples)

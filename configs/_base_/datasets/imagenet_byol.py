@@ -33,10 +33,10 @@ view_pipeline2 = view_pipeline1[:4] + [
 train_pipeline = [
     dict(type='LoadImageRobust'),
     dict(type='GeoMultiView', views=[
-        dict(num=1, transforms=view_pipeline1),
-        dict(num=1, transforms=view_pipeline2),
+        dict(num=1, name='global', transforms=view_pipeline1),
+        dict(num=1, name='global', transforms=view_pipeline2),
     ]),
-    dict(type='PackInputs', algorithm_keys=['view_geometry']),
+    dict(type='PackInputs', algorithm_keys=['view_geometry', 'view_groups']),
 ]
 train_dataloader = dict(
     batch_size=64,

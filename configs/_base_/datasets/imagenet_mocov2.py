@@ -22,8 +22,8 @@ view_pipeline = [
 ]
 train_pipeline = [
     dict(type='LoadImageRobust'),
-    dict(type='GeoMultiView', views=[dict(num=2, transforms=view_pipeline)]),
-    dict(type='PackInputs', algorithm_keys=['view_geometry']),
+    dict(type='GeoMultiView', views=[dict(num=2, name='global', transforms=view_pipeline)]),
+    dict(type='PackInputs', algorithm_keys=['view_geometry', 'view_groups']),
 ]
 train_dataloader = dict(
     batch_size=32,
