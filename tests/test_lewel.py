@@ -216,7 +216,8 @@ def test_maps_come_from_the_global_head(kind):
     sum(v for k, v in separate.loss(x, None).items() if 'loss' in k).backward()
     assert separate.neck.mlp[0].weight.grad.abs().sum() == 0
     assert separate.map_head.mlp[0].weight.grad.abs().sum() > 0
-    assert any(k.startswith('target_aligned.module.map_head') for k in separate.state_dict())
+    assert any(k.startswith(('target_net.module.map_head', 'encoder_k.module.map_head'))
+               for k in separate.state_dict())  # the one teacher averages the map head too
 
 
 # ------------------------------------------------------------------------------ in-batch InfoNCE
@@ -265,12 +266,15 @@ def test_aligned_negatives_gathered_across_processes(monkeypatch):
 
 # ------------------------------------------------------------------------------ loss assembly
 def hand_embed(model, img):
-    """Backbone -> g on GAP(F) and per pixel -> hand maps -> looped grouped pooling -> p."""
+    """Backbone -> g once on [GAP(F); every pixel] (one BN batch) -> hand maps -> looped grouped
+    pooling -> p."""
     feat = model.backbone(img)[-1]
     g = model.neck.mlp
-    z = g(feat.mean(dim=(2, 3), keepdim=True)).flatten(1)
-    maps = hand_maps(g(feat).detach().double(), model.temperature).float()
     n, D, H, W = feat.shape
+    rows = torch.cat([feat.mean(dim=(2, 3)), feat.permute(0, 2, 3, 1).reshape(-1, D)])
+    out = g(rows[:, :, None, None]).flatten(1)
+    z, dense = out[:n], out[n:].view(n, H, W, -1).permute(0, 3, 1, 2)
+    maps = hand_maps(dense.detach().double(), model.temperature).float()
     h, K = model.num_groups, model.num_maps // model.num_groups
     y = torch.zeros(n, K, D)
     for k in range(K):
@@ -287,11 +291,11 @@ def nmse(pred, target):
 
 
 def test_lewel_b_loss_terms_sum_to_weighted_total():
-    """At the first step the EMA target equals the online network, so the targets can be
-    recomputed with the online modules; L = (1-β)L_g + βL_a with β = 0.3 (asymmetric, so swapped
-    weights would show)."""
+    """At the first step the EMA target equals the online network, so (with a train-mode target,
+    ``teacher_buffers='copy'``) the targets can be recomputed with the online modules;
+    L = (1-β)L_g + βL_a with β = 0.3 (asymmetric, so swapped weights would show)."""
     beta = 0.3
-    model = tiny_model('b', beta=beta)
+    model = tiny_model('b', beta=beta, teacher_buffers='copy')
     torch.manual_seed(1)
     x = [torch.randn(4, 3, 96, 96), torch.randn(4, 3, 96, 96)]
     out = model.loss(x, None)
@@ -312,10 +316,11 @@ def test_lewel_b_loss_terms_sum_to_weighted_total():
 
 
 def test_lewel_m_loss_terms_sum_to_weighted_total():
-    """LEWEL_M at the first step (key encoder = online; single process, so no shuffle):
-    symmetrised InfoNCE against the queue + in-batch InfoNCE per aligned embedding."""
+    """LEWEL_M at the first step (key encoder = online; single process, so no shuffle), with the
+    symmetric option: InfoNCE against the queue + in-batch InfoNCE per aligned embedding, both
+    averaged over the two directions."""
     beta, tau = 0.3, 0.2
-    model = tiny_model('m', beta=beta)
+    model = tiny_model('m', beta=beta, symmetric=True)
     queue = model.queue.clone()
     torch.manual_seed(1)
     x = [torch.randn(4, 3, 96, 96), torch.randn(4, 3, 96, 96)]
@@ -335,13 +340,14 @@ def test_lewel_m_loss_terms_sum_to_weighted_total():
     assert out['l_global'].item() == pytest.approx(lg.item(), rel=1e-4)
     assert out['l_aligned'].item() == pytest.approx(la.item(), rel=1e-4)
     assert total.item() == pytest.approx(((1 - beta) * lg + beta * la).item(), rel=1e-4)
-    # both global keys were enqueued (symmetric), aligned keys are not queued
-    assert int(model.queue_ptr) == 8
+    # one key batch per iteration (view 2's keys) also when symmetric; aligned keys not queued
+    assert int(model.queue_ptr) == 4
 
 
 def test_global_only_builds_no_aligned_branch():
     model = tiny_model('m', beta=0.0)
-    assert model.aligned_projector is None and model.target_aligned is None
+    assert model.aligned_projector is None
+    assert list(model.teacher.module.keys()) == ['backbone', 'neck']
     out = model.loss([torch.randn(4, 3, 64, 64), torch.randn(4, 3, 64, 64)], None)
     assert set(out) == {'loss_global', 'l_global'}
     assert out['loss_global'].item() == pytest.approx(out['l_global'].item())
@@ -364,12 +370,13 @@ def test_ablation_variants_run(overrides):
 
 def test_target_includes_semantic_projector_and_follows_ema():
     model = tiny_model('b')
-    assert model.target_aligned.update_buffers  # EMA BN statistics, like the BYOL target
-    assert model.target_aligned.momentum == model.target_net.momentum == pytest.approx(0.02)
+    assert model.teacher is model.target_net
+    assert model.teacher.buffers_policy == 'eman'  # EMA BN statistics, eval-mode target
+    assert model.teacher.momentum == pytest.approx(0.02)
     x = [torch.randn(4, 3, 64, 64), torch.randn(4, 3, 64, 64)]
     model.loss(x, None)  # step 0: copy
     online = model.aligned_projector.fc0.weight
-    target = model.target_aligned.module['projector'].fc0.weight
+    target = model.teacher['aligned_projector'].fc0.weight
     torch.testing.assert_close(online, target)
     before = target.clone()
     with torch.no_grad():
@@ -428,13 +435,18 @@ def test_lewel_config_builds(path):
     if model.with_aligned:
         assert model.num_aligned * model.num_groups == model.num_maps
     if name.startswith('lewel_m_r50'):
-        assert (model.encoder_k.momentum, model.shuffle_bn, model.symmetric) == (0.001, True, True)
+        assert (model.teacher.momentum, model.teacher.end_momentum) == (0.001, None)
+        assert (model.shuffle_bn, model.symmetric) == (True, False)
+        assert model.teacher.buffers_policy == 'copy'  # MoCo: ShuffleBN, train-mode keys
         assert model.head.temperature == model.aligned_loss.temperature == 0.2
         assert (model.num_maps, model.num_groups, model.beta) == (128, 4, 0.5)
     if name.startswith('lewel_b_r50'):
-        assert model.target_net.momentum == pytest.approx(0.02)  # 0.98 -> 1, cosine
-        assert model.target_net.update_buffers  # EMA BN statistics
+        assert model.teacher.momentum == pytest.approx(0.02)  # 0.98 -> 1, cosine
+        assert model.teacher.end_momentum == 0
+        assert model.teacher.buffers_policy == 'eman'  # EMA BN statistics (EMAN)
         assert (model.num_maps, model.num_groups, model.beta) == (256, 4, 0.5)
+    if name.startswith(('lewel_b_r50', 'lewel_m_r50')):
+        assert model.neck.batch_mode == 'joint'
 
 
 # ------------------------------------------------------------------------------ Runner
@@ -536,9 +548,10 @@ def test_one_epoch_through_runner(kind, tiny_data, tmp_path):
     assert logs[1]['loss_global'] == pytest.approx(0.5 * logs[1]['l_global'], rel=1e-4)
     assert logs[1]['loss_aligned'] == pytest.approx(0.5 * logs[1]['l_aligned'], rel=1e-4)
     state = load_state(tmp_path / 'wd' / 'epoch_1.pth')
-    assert any(k.startswith('target_aligned.module.projector') for k in state)
+    teacher = 'target_net' if kind == 'b' else 'encoder_k'
+    assert any(k.startswith(f'{teacher}.module.aligned_projector') for k in state)
     if kind == 'm':
-        assert int(state['queue_ptr']) == 0  # 2 steps x 2 keys x 4 = 16 = queue_len: wrapped
+        assert int(state['queue_ptr']) == 8  # 2 steps x 1 key batch x 4
     # the alignment-map visualiser runs on the checkpoint
     sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
     try:
@@ -574,9 +587,8 @@ def test_resume_keeps_queue_and_ema(kind, tiny_data, tmp_path):
     a = load_state(tmp_path / 'full' / 'epoch_2.pth')
     b = load_state(tmp_path / 'resumed' / 'epoch_2.pth')
     assert a.keys() == b.keys()
-    stateful = [k for k in a if k.startswith(('queue', 'encoder_k', 'target_net',
-                                              'target_aligned'))]
-    assert any(k.startswith('target_aligned') for k in stateful)
+    stateful = [k for k in a if k.startswith(('queue', 'encoder_k', 'target_net'))]
+    assert any('.module.aligned_projector.' in k for k in stateful)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
 

@@ -2,6 +2,9 @@
 # SGD-momentum lr 1.8, wd 1e-6 with no decay on biases and BN, EMA 0.98 -> 1 (cosine), EMA BN
 # statistics in the target, cosine lr, AMP). LEWEL's released scripts instead use LARS lr 3.6 at
 # batch 1024: see configs/byol/byol_r50_16xb64-lars_200e.py.
+# Target BN: EMAN (target in eval mode on EMA'd BN statistics), the setting LEWEL_B uses (LEWEL
+# Sec. 3.3), so that this baseline differs from LEWEL_B only by the alignment. BYOL's own paper
+# runs the target in train mode with batch statistics: teacher_buffers='copy'.
 _base_ = [
     '../_base_/datasets/imagenet_byol.py',
     '../_base_/schedules/sgd_coslr-200e.py',
@@ -10,8 +13,8 @@ _base_ = [
 
 model = dict(
     type='BYOL',
-    base_momentum=0.02,  # 1 - 0.98; CosineEMA anneals it to 0 (momentum 1)
-    ema_buffers=True,
+    base_momentum=0.02,  # 1 - 0.98, annealed (cosine) to end_momentum=0 (tau -> 1)
+    teacher_buffers='eman',
     data_preprocessor=dict(
         type='SelfSupDataPreprocessor',
         mean=[123.675, 116.28, 103.53],

@@ -6,14 +6,20 @@
 #     neck, g has BN); p: 2048 -> 2048 -> c = d = 128 (Sec. 3.3 "Architecture")
 #   * h: the paper states h = 4 for LEWEL_B (Sec. 4.4) and no separate value for LEWEL_M; densepre
 #     uses 4 here too -> d/h = 32 aligned embeddings (the released LEWEL_B scripts also use 4)
-#   * loss symmetrised over the two views (mean of both directions; both keys enqueued); aligned
-#     negatives: the other images of the batch gathered from all processes (BatchInfoNCELoss)
+#   * loss in one direction, like its MoCo v2 baseline: the paper never says it is symmetrised,
+#     Table 9 gives LEWEL_M +0.7 % time over MoCo v2 (symmetric would double the query/key passes)
+#     and Table 1's baseline is the one-direction MoCo v2. symmetric=True is the option (mean of
+#     both directions; still one key batch enqueued per iteration, so the queue spans the same
+#     iterations as MoCo v2). Aligned negatives: the other images of the batch, gathered from all
+#     processes (BatchInfoNCELoss)
+#   * g's BN: g runs once on [GAP(F); pixels] (batch_mode='joint', as the released LEWEL_B code;
+#     the paper is silent); batch_mode='separate' is the option
 _base_ = '../mocov2/mocov2_r50_8xb32_200e.py'
 
 model = dict(
     type='LEWELM',
     feat_dim=128,
-    symmetric=True,
+    symmetric=False,
     neck=dict(
         _delete_=True,
         type='CoupledProjectionHead',
@@ -24,7 +30,8 @@ model = dict(
         with_bias=True,
         with_last_bias=True,
         with_last_bn=False,
-        norm_cfg=dict(type='BN')),
+        norm_cfg=dict(type='BN'),
+        batch_mode='joint'),
     aligned_projector=dict(
         type='NonLinearNeck',
         in_channels=2048,

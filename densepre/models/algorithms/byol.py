@@ -1,50 +1,93 @@
 """BYOL (Grill et al., 2020, "Bootstrap Your Own Latent")."""
-from typing import Dict, List
+from collections import OrderedDict
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
-from mmpretrain.models import BYOL as MMPretrainBYOL
-from mmpretrain.models.utils import CosineEMA
+from mmpretrain.models import BaseSelfSupervisor
 
 from densepre.registry import MODELS
+from ..utils.ema import EMATeacher
 
 
 @MODELS.register_module()
-class BYOL(MMPretrainBYOL):
+class BYOL(BaseSelfSupervisor):
     """BYOL: the online network predicts the target network's projection of the other view
     (BYOL Eq. 2, symmetrised as in Eq. 4)::
 
         L = ‖q̄(z₁) − z̄′₂‖² + ‖q̄(z₂) − z̄′₁‖²  =  (2 − 2·cos(q(z₁), z′₂)) + (2 − 2·cos(q(z₂), z′₁))
 
-    The target network ξ is a cosine-scheduled EMA of backbone + projector (mmpretrain
-    ``CosineEMA``; ``base_momentum`` = 1 − τ_base, e.g. 0.01 for BYOL's 0.99, 0.02 for LEWEL's
-    0.98). The head is mmpretrain's ``LatentPredictHead`` (predictor q + normalised MSE).
+    The target network ξ (``target_net``, an :class:`EMATeacher` of backbone + projector) follows
+    BYOL Eq. 1 ``ξ ← τξ + (1 − τ)θ`` with the cosine schedule of τ from ``1 − base_momentum``
+    (e.g. 0.01 for BYOL's 0.99, 0.02 for LEWEL's 0.98) to ``1 − end_momentum``. The head is
+    mmpretrain's ``LatentPredictHead`` (predictor q + normalised MSE).
 
     Args:
-        ema_buffers (bool): also average BN running statistics into the target instead of copying
-            them from the online network ("EMA BN statistics", LEWEL Sec. 3.3).
-        **kwargs: mmpretrain ``BYOL`` arguments.
+        backbone, neck, head (dict): encoder f, projector g, predictor q + loss.
+        base_momentum (float): ``1 − τ_base``. Defaults to 0.004 (τ_base = 0.996, BYOL).
+        end_momentum (float): ``1 − τ_end``. Defaults to 0 (τ → 1).
+        teacher_buffers (str): BN statistics of the target (:class:`EMATeacher` ``buffers``):
+            ``'copy'`` (BYOL: copied from the online network, the target normalises with batch
+            statistics), ``'eman'`` (EMAN, Cai et al. 2021: EMA'd statistics, target BN in eval
+            mode — LEWEL's setting) or ``'ema'`` (EMA'd but unused; densepre's old
+            ``ema_buffers=True``). Defaults to ``'copy'``.
     """
 
-    def __init__(self, *args, ema_buffers: bool = False, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        if ema_buffers:
-            self.target_net = CosineEMA(
-                nn.Sequential(self.backbone, self.neck),
-                momentum=self.target_net.momentum,
-                update_buffers=True)
+    #: subclasses that add online modules after ``__init__`` build the teacher themselves
+    _build_teacher_in_init = True
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 base_momentum: float = 0.004,
+                 end_momentum: float = 0.,
+                 teacher_buffers: str = 'copy',
+                 pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
+                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.base_momentum = base_momentum
+        self.end_momentum = end_momentum
+        self.teacher_buffers = teacher_buffers
+        if self._build_teacher_in_init:
+            self.build_teacher()
+
+    # ------------------------------------------------------------------ target network ξ
+    def online_modules(self) -> Dict[str, nn.Module]:
+        """The online modules θ the target ξ averages (names = attribute names)."""
+        return OrderedDict(backbone=self.backbone, neck=self.neck)
+
+    def build_teacher(self) -> None:
+        self.target_net = EMATeacher(self.online_modules(), momentum=self.base_momentum,
+                                     end_momentum=self.end_momentum,
+                                     buffers=self.teacher_buffers)
+
+    @property
+    def teacher(self) -> EMATeacher:
+        return self.target_net
+
+    @torch.no_grad()
+    def update_teacher(self) -> None:
+        """ξ ← τξ + (1 − τ)θ (BYOL Eq. 1); the first call copies θ."""
+        self.teacher.update(self.online_modules())
+
+    # ------------------------------------------------------------------ forward
+    def extract_feat(self, inputs: torch.Tensor):
+        return self.backbone(inputs)
 
     def online_projection(self, img: torch.Tensor) -> torch.Tensor:
         return self.neck(self.backbone(img))[0]
 
     @torch.no_grad()
     def target_projection(self, img: torch.Tensor) -> torch.Tensor:
-        return self.target_net(img)[0]
+        return self.teacher['neck'](self.teacher['backbone'](img))[0]
 
     def loss(self, inputs: List[torch.Tensor], data_samples: list,
              **kwargs) -> Dict[str, torch.Tensor]:
         z1, z2 = self.online_projection(inputs[0]), self.online_projection(inputs[1])
         with torch.no_grad():
-            self.target_net.update_parameters(nn.Sequential(self.backbone, self.neck))
+            self.update_teacher()
             t1, t2 = self.target_projection(inputs[0]), self.target_projection(inputs[1])
         return dict(loss=self.head.loss(z1, t2) + self.head.loss(z2, t1))

@@ -14,10 +14,10 @@ LEWEL = a global baseline + an aligned branch::
   with a separate predictor s (``LEWELB``, Eq. 5) or InfoNCE with the other images of the batch
   as negatives (``LEWELM``, Eq. 4).
 
-The target / key network is an EMA of backbone + g (the baseline's ``target_net`` /
-``encoder_k``, reused as is) + p (``target_aligned``, an EMA of the same type, momentum and
-buffer policy, updated in the same step). Both losses are symmetrised over the two views with the
-baseline's convention (BYOL: sum of the two directions; MoCo: mean).
+The target / key network is ONE :class:`~densepre.models.utils.ema.EMATeacher` of backbone + g +
+p (+ the separate map head of the ablation): the baseline's ``target_net`` / ``encoder_k``, built
+once with all the online modules. LEWEL_B's loss is symmetrised over the two views (BYOL: sum of
+the two directions); LEWEL_M's is one-directional by default (see :class:`LEWELM`).
 
 Returned loss dict: ``loss_global = (1−β)·L_g`` and ``loss_aligned = β·L_a`` (MMEngine sums the
 keys containing ``loss``, so the optimised/logged ``loss`` is Eq. 3), plus the unweighted
@@ -28,12 +28,12 @@ not built; 1: aligned only), ``map_head`` (a separate MLP predicts the maps: "wi
 head"), ``map_mode`` (``'uniform'``: GAP maps, ``'random'``: fixed random maps), ``aligned_projector
 =None`` (g also serves as p: "without extra p"), and d / h / c through the configs.
 """
+from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmpretrain.models.utils import CosineEMA
 
 from densepre.registry import MODELS
 from ..utils.alignment import aligned_pooling, random_maps, uniform_maps
@@ -44,22 +44,15 @@ from .mocov2 import MoCoV2
 MAP_MODES = ('learned', 'uniform', 'random')
 
 
-def _ema_like(ema: nn.Module, module: nn.Module) -> nn.Module:
-    """An EMA of ``module`` with the same class, momentum (schedule), interval and buffer policy
-    as the baseline's ``ema``, so the two together are one EMA of backbone + g + p."""
-    kwargs = dict(momentum=ema.momentum, interval=ema.interval,
-                  update_buffers=ema.update_buffers)
-    if isinstance(ema, CosineEMA):
-        kwargs['end_momentum'] = ema.end_momentum
-    return type(ema)(module, **kwargs)
-
-
 class LEWELMixin:
     """The aligned branch of LEWEL, shared by :class:`LEWELB` and :class:`LEWELM`.
 
-    Subclasses call :meth:`_init_lewel` after the baseline's ``__init__`` and implement
-    ``_target_ema`` (the baseline's EMA of ``Sequential(backbone, neck)``).
+    Subclasses call :meth:`_init_lewel` after the baseline's ``__init__`` (which leaves the
+    teacher to it: ``_build_teacher_in_init = False``); :meth:`_init_lewel` builds the aligned
+    modules and then the one teacher of all online modules.
     """
+
+    _build_teacher_in_init = False
 
     def _init_lewel(self, aligned_projector: Optional[dict], num_groups: int, temperature: float,
                     beta: float, map_head: Optional[dict], map_mode: str) -> None:
@@ -76,7 +69,7 @@ class LEWELMixin:
         self.map_head = None
         self._random_maps: Dict[tuple, torch.Tensor] = {}
         if not self.with_aligned:  # global only: the aligned branch is not even built
-            self.target_aligned = None
+            self.build_teacher()
             return
         if map_head is not None and map_mode == 'learned':
             self.map_head = MODELS.build(map_head)
@@ -97,7 +90,7 @@ class LEWELMixin:
         if self.num_maps % self.num_groups or (in_channels and in_channels % self.num_groups):
             raise ValueError(f'num_groups (h={self.num_groups}) must divide d={self.num_maps} '
                              f'and the backbone channels D={in_channels}')
-        self.target_aligned = _ema_like(self._target_ema, self._aligned_modules())
+        self.build_teacher()
 
     # ------------------------------------------------------------------ modules
     @property
@@ -105,27 +98,39 @@ class LEWELMixin:
         """Number of aligned embeddings ``d/h``."""
         return self.num_maps // self.num_groups if self.with_aligned else 0
 
-    def _aligned_modules(self) -> nn.ModuleDict:
-        """Online modules of the aligned branch that are not part of backbone + g."""
-        mods = nn.ModuleDict()
+    def online_modules(self) -> Dict[str, nn.Module]:
+        """Online θ averaged by the target ξ: backbone, g, p (and the ablation's map head)."""
+        mods = OrderedDict(backbone=self.backbone, neck=self.neck)
         if self.aligned_projector is not None:
-            mods['projector'] = self.aligned_projector
+            mods['aligned_projector'] = self.aligned_projector
         if self.map_head is not None:
             mods['map_head'] = self.map_head
         return mods
 
-    @torch.no_grad()
-    def _update_aligned_target(self) -> None:
-        if self.target_aligned is not None:
-            self.target_aligned.update_parameters(self._aligned_modules())
+    @staticmethod
+    def _split(mods) -> Tuple[nn.Module, nn.Module, Dict[str, nn.Module]]:
+        aligned = {k: mods[k] for k in ('aligned_projector', 'map_head') if k in mods}
+        return mods['backbone'], mods['neck'], aligned
 
-    def _online(self) -> Tuple[nn.Module, nn.Module, nn.ModuleDict]:
-        return self.backbone, self.neck, self._aligned_modules()
+    def _online(self) -> Tuple[nn.Module, nn.Module, Dict[str, nn.Module]]:
+        return self._split(self.online_modules())
 
-    def _target(self) -> Tuple[nn.Module, nn.Module, nn.ModuleDict]:
-        ema = self._target_ema.module
-        aligned = self.target_aligned.module if self.target_aligned is not None else {}
-        return ema[0], ema[1], aligned
+    def _target(self) -> Tuple[nn.Module, nn.Module, Dict[str, nn.Module]]:
+        return self._split(self.teacher.module)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints from before the single EMA teacher kept p (and the map head) in a second
+        # EMA, `target_aligned.module.{projector,map_head}`
+        name = 'target_net' if hasattr(self, 'target_net') else 'encoder_k'
+        renames = {'projector': 'aligned_projector', 'map_head': 'map_head'}
+        for key in [k for k in state_dict if k.startswith(prefix + 'target_aligned.')]:
+            rest = key[len(prefix + 'target_aligned.'):]
+            value = state_dict.pop(key)
+            for old, new in renames.items():
+                if rest.startswith(f'module.{old}.'):
+                    state_dict[f'{prefix}{name}.module.{new}.' +
+                               rest[len(f'module.{old}.'):]] = value
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------ forward pieces
     def _maps(self, feat: torch.Tensor, neck: nn.Module, aligned) -> torch.Tensor:
@@ -147,17 +152,27 @@ class LEWELMixin:
         """One backbone pass → global embedding ``z`` (N, d) and aligned embeddings (N, d/h, c).
 
         The backbone runs once; g is applied to GAP(F) and (for learned maps) to every pixel of
-        F; the grouped pooling is one einsum over (N, HW); p runs once on the (N·d/h, D) stack.
+        F (:meth:`CoupledProjectionHead.forward_global_and_dense`: by default ONE pass over the
+        rows [GAP(F); pixels], so g's BN normalises both with one set of batch statistics, as in
+        the authors' release); the grouped pooling is one einsum over (N, HW); p runs once on
+        the (N·d/h, D) stack.
         """
         feats = backbone(img)
-        z = neck(feats)[0]
         if not self.with_aligned:
-            return z, None
+            return neck(feats)[0], None
         feat = feats[-1]
-        y = aligned_pooling(feat, self._maps(feat, neck, aligned), self.num_groups)
+        if self.map_mode == 'learned' and 'map_head' not in aligned:
+            # coupled head: g on GAP(F) and on every pixel (one or two passes: `batch_mode`)
+            z, dense = neck.forward_global_and_dense(feat)
+            maps = compute_alignment_maps(dense, self.temperature)
+        else:
+            z = neck(feats)[0]
+            maps = self._maps(feat, neck, aligned)
+        y = aligned_pooling(feat, maps, self.num_groups)
         n, k, _ = y.shape
         y = y.flatten(0, 1)
-        za = aligned['projector']([y])[0] if 'projector' in aligned else neck.project(y)
+        za = (aligned['aligned_projector']([y])[0] if 'aligned_projector' in aligned
+              else neck.project(y))
         return z, za.view(n, k, -1)
 
     def online_embed(self, img: torch.Tensor):
@@ -196,8 +211,10 @@ class LEWELB(LEWELMixin, BYOL):
 
     ``L_g = Σ_{two directions} 2 − 2·cos(q(z'), sg(z''_ξ))`` (densepre's BYOL loss) and
     ``L_a = Σ_{two directions} mean_{n,k} 2 − 2·cos(s(z'_k), sg(z''_{ξ,k}))`` with a separate
-    predictor s. Target ξ: cosine EMA from 0.98 (``base_momentum=0.02``) of backbone + g + p,
-    with EMA BN statistics when ``ema_buffers=True``.
+    predictor s. Target ξ: ONE :class:`EMATeacher` of backbone + g + p, cosine EMA from 0.98
+    (``base_momentum=0.02``), with EMAN ("EMA BN statistics in the momentum encoder", LEWEL
+    Sec. 3.3 following EMAN [Cai et al. 2021]: ``teacher_buffers='eman'``, the target runs in
+    eval mode on EMA'd BN statistics) in the paper-named configs.
 
     Args:
         backbone, neck, head: as densepre's :class:`BYOL`; ``neck`` is the coupled head g
@@ -212,7 +229,7 @@ class LEWELB(LEWELMixin, BYOL):
         beta (float): β of Eq. 3. Defaults to 0.5.
         map_head (dict, optional): a separate MLP for the maps ("without coupled head").
         map_mode (str): ``'learned'`` (default), ``'uniform'`` or ``'random'``.
-        **kwargs: densepre ``BYOL`` arguments (``base_momentum``, ``ema_buffers``, ...).
+        **kwargs: densepre ``BYOL`` arguments (``base_momentum``, ``teacher_buffers``, ...).
     """
 
     def __init__(self,
@@ -231,16 +248,11 @@ class LEWELB(LEWELMixin, BYOL):
         self._init_lewel(aligned_projector, num_groups, temperature, beta, map_head, map_mode)
         self.aligned_head = MODELS.build(aligned_head) if self.with_aligned else None
 
-    @property
-    def _target_ema(self) -> nn.Module:
-        return self.target_net
-
     def loss(self, inputs: List[torch.Tensor], data_samples: list,
              **kwargs) -> Dict[str, torch.Tensor]:
         (z1, a1), (z2, a2) = self.online_embed(inputs[0]), self.online_embed(inputs[1])
         with torch.no_grad():
-            self.target_net.update_parameters(nn.Sequential(self.backbone, self.neck))
-            self._update_aligned_target()
+            self.update_teacher()
             (t1, ta1), (t2, ta2) = self.target_embed(inputs[0]), self.target_embed(inputs[1])
         l_global = self.head.loss(z1, t2) + self.head.loss(z2, t1)
         l_aligned = None
@@ -257,9 +269,16 @@ class LEWELM(LEWELMixin, MoCoV2):
     ``L_g``: InfoNCE (τ = 0.2) of the global query against its key and MoCo's queue
     (:meth:`MoCoV2.contrastive_loss`); ``L_a``: InfoNCE of each aligned query embedding against
     the same-index aligned key embeddings of all images of the global batch
-    (``BatchInfoNCELoss``: positives = same image, negatives = the other images). Both are
-    symmetrised (mean of the two directions, both global keys enqueued). Keys come from the
-    momentum encoder (backbone + g + p, momentum 0.999 fixed) with ShuffleBN.
+    (``BatchInfoNCELoss``: positives = same image, negatives = the other images). Keys come from
+    the momentum encoder (ONE :class:`EMATeacher` of backbone + g + p, momentum 0.999 fixed)
+    with ShuffleBN.
+
+    One direction by default (query view 1, key view 2), like the MoCo v2 it extends: the paper
+    never says LEWEL_M is symmetrised, its Table 9 puts LEWEL_M at +0.7 % time over MoCo v2
+    (1222 s vs 1213 s per epoch; a symmetric loss doubles the query and key passes) and its
+    Table 1 baseline is the one-direction MoCo v2. ``symmetric=True`` averages both directions;
+    either way one key batch is enqueued per iteration, so the queue spans the same number of
+    iterations as MoCo v2's.
 
     Args:
         backbone, neck, head: as densepre's :class:`MoCoV2`; ``neck`` is the coupled head g,
@@ -268,7 +287,7 @@ class LEWELM(LEWELMixin, MoCoV2):
         aligned_loss (dict): loss of the aligned embeddings. Defaults to ``BatchInfoNCELoss``
             with τ = 0.2.
         num_groups, temperature, beta, map_head, map_mode: see :class:`LEWELB`.
-        symmetric (bool): symmetrise over the two views. Defaults to True.
+        symmetric (bool): symmetrise over the two views. Defaults to False.
         **kwargs: densepre ``MoCoV2`` arguments (``queue_len``, ``feat_dim`` = d,
             ``momentum`` = 1 − m, ``shuffle_bn``).
     """
@@ -284,7 +303,7 @@ class LEWELM(LEWELMixin, MoCoV2):
                  beta: float = 0.5,
                  map_head: Optional[dict] = None,
                  map_mode: str = 'learned',
-                 symmetric: bool = True,
+                 symmetric: bool = False,
                  **kwargs) -> None:
         super().__init__(backbone=backbone, neck=neck, head=head, symmetric=symmetric, **kwargs)
         out = getattr(self.neck, 'out_channels', None)
@@ -293,10 +312,6 @@ class LEWELM(LEWELMixin, MoCoV2):
                              f'the coupled head ({out})')
         self._init_lewel(aligned_projector, num_groups, temperature, beta, map_head, map_mode)
         self.aligned_loss = MODELS.build(aligned_loss) if self.with_aligned else None
-
-    @property
-    def _target_ema(self) -> nn.Module:
-        return self.encoder_k
 
     def encode_queries(self, img: torch.Tensor):
         """Online ``(q, q_aligned)``: L2-normalised global query (N, d), aligned (N, d/h, c)."""
@@ -316,8 +331,7 @@ class LEWELM(LEWELMixin, MoCoV2):
     def loss(self, inputs: List[torch.Tensor], data_samples: list,
              **kwargs) -> Dict[str, torch.Tensor]:
         with torch.no_grad():
-            self.encoder_k.update_parameters(nn.Sequential(self.backbone, self.neck))
-            self._update_aligned_target()
+            self.update_teacher()
         pairs = [(0, 1), (1, 0)] if self.symmetric else [(0, 1)]
         queries = {i: self.encode_queries(inputs[i]) for i in sorted({p[0] for p in pairs})}
         keys = {i: self.encode_keys(inputs[i]) for i in sorted({p[1] for p in pairs})}
@@ -327,6 +341,6 @@ class LEWELM(LEWELMixin, MoCoV2):
         if self.with_aligned:
             l_aligned = sum(self.aligned_loss(queries[qi][1], keys[ki][1])
                             for qi, ki in pairs) / len(pairs)
-        for _, ki in pairs:
-            self._dequeue_and_enqueue(keys[ki][0])
+        # one key batch per iteration, so the queue spans as many iterations as MoCo v2's
+        self._dequeue_and_enqueue(keys[pairs[0][1]][0])
         return self._weighted(l_global, l_aligned)

@@ -1,41 +1,101 @@
 """MoCo v2 (Chen et al., 2020, "Improved Baselines with Momentum Contrastive Learning")."""
 import logging
-from typing import Dict, List
+from collections import OrderedDict
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.dist import get_world_size
+from mmengine.dist import all_gather, get_world_size
 from mmengine.logging import print_log
-from mmpretrain.models import MoCo
+from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 
 from densepre.registry import MODELS
+from ..utils.ema import EMATeacher
 
 
 @MODELS.register_module()
-class MoCoV2(MoCo):
+class MoCoV2(BaseSelfSupervisor):
     """MoCo v2: InfoNCE between a query and its momentum-encoded key against a queue (MoCo Eq. 1)::
 
         L_q = -log  exp(q·k⁺/τ) / (exp(q·k⁺/τ) + Σ_{k⁻ ∈ queue} exp(q·k⁻/τ))
 
-    Built on mmpretrain's ``MoCo`` (queue, EMA key encoder ``encoder_k``, ``ContrastiveHead``).
+    The key encoder ``encoder_k`` is an :class:`EMATeacher` of backbone + neck with a fixed
+    momentum (MoCo Eq. 2, ``θ_k ← m·θ_k + (1 − m)·θ_q``; BN statistics copied from the query
+    encoder, keys computed in train mode with ShuffleBN). The queue holds the keys of the last
+    ``queue_len / batch`` iterations (one key batch enqueued per iteration).
 
     Args:
+        backbone, neck, head (dict): encoder, MLP head, ``ContrastiveHead`` (τ).
+        queue_len (int): K. Defaults to 65536.
+        feat_dim (int): key size. Defaults to 128.
+        momentum (float): MMEngine convention ``1 − m``, e.g. 0.001 for m = 0.999.
         shuffle_bn (bool): ShuffleBN for the key encoder (MoCo Sec. 3.3). Needs more than one
             process; a single-process run computes keys unshuffled and warns once.
-        symmetric (bool): also use view 2 as the query of view 1's key (the symmetrised loss
-            LEWEL uses); both keys are enqueued. Defaults to False (MoCo v2).
-        **kwargs: mmpretrain ``MoCo`` arguments (``backbone``, ``neck``, ``head``,
-            ``queue_len``, ``feat_dim``, ``momentum`` = 1 - m, e.g. 0.001 for m = 0.999).
+        symmetric (bool): also use view 2 as the query of view 1's key (a symmetrised loss, the
+            mean of both directions). Only the keys of view 2 are enqueued, so the queue still
+            covers ``queue_len / batch`` iterations as in MoCo v2. Defaults to False (MoCo v2).
     """
 
-    def __init__(self, *args, shuffle_bn: bool = True, symmetric: bool = False,
-                 **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    #: subclasses that add online modules after ``__init__`` build the teacher themselves
+    _build_teacher_in_init = True
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 queue_len: int = 65536,
+                 feat_dim: int = 128,
+                 momentum: float = 0.001,
+                 shuffle_bn: bool = True,
+                 symmetric: bool = False,
+                 pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained,
+                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.momentum = momentum
+        self.queue_len = queue_len
+        self.register_buffer('queue', F.normalize(torch.randn(feat_dim, queue_len), dim=0))
+        self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
         self.shuffle_bn = shuffle_bn
         self.symmetric = symmetric
         self._warned_shuffle = False
+        if self._build_teacher_in_init:
+            self.build_teacher()
+
+    # ------------------------------------------------------------------ key encoder
+    def online_modules(self) -> Dict[str, nn.Module]:
+        """The query-encoder modules the key encoder averages (names = attribute names)."""
+        return OrderedDict(backbone=self.backbone, neck=self.neck)
+
+    def build_teacher(self) -> None:
+        self.encoder_k = EMATeacher(self.online_modules(), momentum=self.momentum)
+
+    @property
+    def teacher(self) -> EMATeacher:
+        return self.encoder_k
+
+    @torch.no_grad()
+    def update_teacher(self) -> None:
+        """θ_k ← m·θ_k + (1 − m)·θ_q (MoCo Eq. 2); the first call copies θ_q."""
+        self.teacher.update(self.online_modules())
+
+    def extract_feat(self, inputs: torch.Tensor):
+        return self.backbone(inputs)
+
+    @torch.no_grad()
+    def _dequeue_and_enqueue(self, keys: torch.Tensor) -> None:
+        """Replace the oldest ``world_size × N`` keys of the queue by ``keys`` of all processes."""
+        keys = torch.cat(all_gather(keys), dim=0)
+        batch_size = keys.shape[0]
+        ptr = int(self.queue_ptr)
+        if self.queue_len % batch_size:
+            raise ValueError(f'queue_len={self.queue_len} must be a multiple of the total key '
+                             f'batch {batch_size}')
+        self.queue[:, ptr:ptr + batch_size] = keys.transpose(0, 1)
+        self.queue_ptr[0] = (ptr + batch_size) % self.queue_len
 
     def encode_query(self, img: torch.Tensor) -> torch.Tensor:
         """L2-normalised query embeddings q (N, C)."""
@@ -44,7 +104,9 @@ class MoCoV2(MoCo):
     @torch.no_grad()
     def encode_key(self, img: torch.Tensor) -> torch.Tensor:
         """L2-normalised key embeddings k (N, C) from the momentum encoder (with ShuffleBN)."""
-        return self.run_shuffled(lambda x: F.normalize(self.encoder_k(x)[0], dim=1), img)
+        teacher = self.teacher
+        return self.run_shuffled(
+            lambda x: F.normalize(teacher['neck'](teacher['backbone'](x))[0], dim=1), img)
 
     @torch.no_grad()
     def run_shuffled(self, fn, img: torch.Tensor):
@@ -75,7 +137,7 @@ class MoCoV2(MoCo):
     def loss(self, inputs: List[torch.Tensor], data_samples: list,
              **kwargs) -> Dict[str, torch.Tensor]:
         with torch.no_grad():
-            self.encoder_k.update_parameters(nn.Sequential(self.backbone, self.neck))
+            self.update_teacher()
         pairs = [(0, 1), (1, 0)] if self.symmetric else [(0, 1)]
         losses, keys = [], []
         for qi, ki in pairs:
@@ -83,6 +145,5 @@ class MoCoV2(MoCo):
             k = self.encode_key(inputs[ki])
             losses.append(self.contrastive_loss(q, k))
             keys.append(k)
-        for k in keys:
-            self._dequeue_and_enqueue(k)
+        self._dequeue_and_enqueue(keys[0])  # one key batch per iteration (see `symmetric`)
         return dict(loss=sum(losses) / len(losses))

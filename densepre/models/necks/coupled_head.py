@@ -27,8 +27,16 @@ class CoupledProjectionHead(BaseModule):
     * ``g`` applied to vectors (:meth:`project`), used when ``g`` also serves as the semantic
       projector (the "without extra p" row of Table 6).
 
-    There is one parameter set (and one set of BN running statistics); for a 1x1 input the
-    global and the per-pixel paths are the same computation.
+    * both at once (:meth:`forward_global_and_dense`), as LEWEL needs them every step.
+
+    There is one parameter set and one set of BN running statistics. The global and per-pixel
+    paths are the same function only in eval mode: in train mode a hidden BN normalises with the
+    statistics of the rows it is given, so *which rows go through g together* matters.
+    ``batch_mode='joint'`` (default) runs g once on the rows ``[GAP(F); every pixel of F]``
+    (``N·(1 + HW)`` rows) — one set of batch statistics for both, one running-statistics
+    update, as the authors' release does (the paper is silent); ``'separate'`` runs g on the
+    ``N`` pooled rows and on the ``N·HW`` pixel rows in two passes (two sets of statistics, two
+    running-statistics updates: densepre's behaviour before, kept as an option).
 
     Args:
         in_channels (int): ``D`` (2048 for ResNet-50).
@@ -40,7 +48,14 @@ class CoupledProjectionHead(BaseModule):
         with_last_bn (bool): normalise the output too. Defaults to False.
         norm_cfg (dict, optional): norm after each hidden conv (``BN``, ``SyncBN``); ``None``
             for an MLP without normalisation (the MoCo v2 neck form). Defaults to ``BN``.
+        batch_mode (str): ``'joint'`` or ``'separate'`` (see above). Defaults to ``'joint'``.
+        init_cfg: defaults to BN weight 1 (convs: PyTorch's default init). The authors' release
+            initialises the convs with Kaiming normal, fan-out (``dict(type='Kaiming',
+            mode='fan_out', nonlinearity='relu', distribution='normal', layer='Conv2d')``, see
+            ``configs/lewel/lewel_b_r50_16xb64-release_200e.py``).
     """
+
+    BATCH_MODES = ('joint', 'separate')
 
     def __init__(self,
                  in_channels: int,
@@ -51,12 +66,17 @@ class CoupledProjectionHead(BaseModule):
                  with_last_bias: bool = True,
                  with_last_bn: bool = False,
                  norm_cfg: Optional[dict] = dict(type='BN'),
+                 batch_mode: str = 'joint',
                  init_cfg: Optional[Union[dict, List[dict]]] = [
                      dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
                  ]) -> None:
         super().__init__(init_cfg)
         if num_layers < 1:
             raise ValueError('num_layers must be >= 1')
+        if batch_mode not in self.BATCH_MODES:
+            raise ValueError(f'CoupledProjectionHead batch_mode must be one of '
+                             f'{self.BATCH_MODES}, got {batch_mode!r}')
+        self.batch_mode = batch_mode
         self.in_channels = in_channels
         self.out_channels = out_channels
         layers = []
@@ -92,6 +112,20 @@ class CoupledProjectionHead(BaseModule):
         n, c, h, w = feat.shape
         rows = feat.permute(0, 2, 3, 1).reshape(n * h * w, c)
         return self._mlp_rows(rows).view(n, h, w, -1).permute(0, 3, 1, 2)
+
+    def forward_global_and_dense(self, feat: torch.Tensor
+                                 ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(z, W̃) = (g(GAP(F)), g(F))``: ``(N, D, H, W) → (N, d), (N, d, H, W)``.
+
+        ``'joint'``: one pass over the ``N·(1 + HW)`` rows ``[GAP(F); pixels]`` (shared batch
+        statistics); ``'separate'``: :meth:`forward` then :meth:`forward_dense`."""
+        n, c, h, w = feat.shape
+        if self.batch_mode == 'separate':
+            return self.forward((feat, ))[0], self.forward_dense(feat)
+        pixels = feat.permute(0, 2, 3, 1).reshape(n * h * w, c)
+        out = self._mlp_rows(torch.cat([feat.mean(dim=(2, 3)), pixels]))
+        z, dense = out.split([n, n * h * w])
+        return z, dense.view(n, h, w, -1).permute(0, 3, 1, 2)
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         """``g`` on vectors: ``(N, D) → (N, d)``."""

@@ -1,0 +1,184 @@
+"""One EMA teacher (momentum / target network) for any set of online modules.
+
+BYOL Eq. 1 / MoCo Eq. 2, with MMEngine's convention for the coefficient (``momentum`` = 1 − τ,
+the weight of the *online* value)::
+
+    ξ ← τ·ξ + (1 − τ)·θ,        τ = 1 − momentum
+
+``end_momentum=None``: τ fixed (MoCo's 0.999 is ``momentum=0.001``). Otherwise τ follows BYOL's
+cosine schedule (BYOL Sec. 3.2, ``τ = 1 − (1 − τ_base)·(cos(πk/K) + 1)/2``), written as
+mmpretrain's ``CosineEMA`` writes it::
+
+    momentum_k = end − (end − momentum)·(cos(π·k/K) + 1)/2,     K = MessageHub ``max_iters``
+
+with ``k`` the number of updates done so far (the first call copies θ into ξ, k = 0). The values
+are those of ``CosineEMA`` bit for bit (including its float32 ``π·k/K``), so existing configs
+and checkpoints keep their schedule.
+
+Buffer policies (``buffers``):
+
+* ``'copy'`` — buffers (BN running statistics) are copied from the online network at every
+  update and the teacher runs in train mode: its BN normalises with the batch's statistics
+  (BYOL, MoCo, mmpretrain's default).
+* ``'ema'`` — floating-point buffers are averaged like parameters, the teacher still runs in
+  train mode. Its BN output then does not depend on those running statistics at all: this is
+  densepre's former ``ema_buffers=True``, kept only to reproduce old runs.
+* ``'eman'`` — EMAN (Cai et al., 2021, "Exponential Moving Average Normalization"; LEWEL Sec. 3.3
+  "EMA BN statistics in the momentum encoder"): buffers averaged as in ``'ema'`` **and** the
+  teacher always runs in eval mode, so its BN normalises with the EMA'd running statistics.
+
+Robust to device moves, dtype casts and ``deepcopy``: the teacher is a registered submodule
+(``.module``, an ``nn.ModuleDict`` named like the online attributes) and the (teacher, online)
+tensor pairs are looked up by name at every update — no reference to a tensor is kept across
+calls, so ``model.to('cuda')`` / ``.to(torch.float64)`` / ``copy.deepcopy(model)`` update the
+tensors that actually run.
+"""
+import copy
+from math import cos, pi
+from typing import Dict, Iterator, Mapping, Optional, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.logging import MessageHub
+
+from densepre.registry import MODELS
+
+BUFFER_POLICIES = ('copy', 'ema', 'eman')
+
+
+@MODELS.register_module()
+class EMATeacher(nn.Module):
+    """EMA copy of the online modules ``online`` (a mapping name → module).
+
+    Args:
+        online (Mapping[str, nn.Module]): the online modules, e.g. ``{'backbone': ..., 'neck':
+            ...}``. They are deep-copied once; :meth:`update` must then receive modules with
+            the same names and structure.
+        momentum (float): ``1 − τ`` (start value with a cosine schedule).
+        end_momentum (float, optional): ``1 − τ_end`` of the cosine schedule (0 for τ → 1);
+            ``None`` for a fixed τ. Defaults to None.
+        buffers (str): ``'copy'``, ``'ema'`` or ``'eman'`` (see the module docstring).
+        interval (int): average every ``interval`` updates. Defaults to 1.
+    """
+
+    def __init__(self,
+                 online: Mapping[str, nn.Module],
+                 momentum: float,
+                 end_momentum: Optional[float] = None,
+                 buffers: str = 'copy',
+                 interval: int = 1) -> None:
+        super().__init__()
+        if buffers not in BUFFER_POLICIES:
+            raise ValueError(f'EMATeacher buffers must be one of {BUFFER_POLICIES}, '
+                             f'got {buffers!r}')
+        if not 0.0 < momentum < 1.0:
+            raise ValueError(f'EMATeacher momentum is 1 - tau (e.g. 0.001 for tau = 0.999) and '
+                             f'must be in (0, 1), got {momentum}')
+        self.module = nn.ModuleDict({name: copy.deepcopy(m) for name, m in online.items()})
+        self.module.requires_grad_(False)
+        self.momentum = float(momentum)
+        self.end_momentum = None if end_momentum is None else float(end_momentum)
+        self.buffers_policy = buffers
+        self.interval = int(interval)
+        self.register_buffer('steps', torch.tensor(0, dtype=torch.long))
+        self.train(self.training)
+
+    # ------------------------------------------------------------------ access
+    def __getitem__(self, name: str) -> nn.Module:
+        return self.module[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.module
+
+    @property
+    def eman(self) -> bool:
+        return self.buffers_policy == 'eman'
+
+    def train(self, mode: bool = True) -> 'EMATeacher':
+        """EMAN keeps the teacher in eval mode whatever the parent's mode."""
+        super().train(mode)
+        if self.eman:
+            self.module.eval()
+        return self
+
+    def forward(self, *args, **kwargs):
+        raise RuntimeError('call the teacher modules by name, e.g. teacher["backbone"](x)')
+
+    # ------------------------------------------------------------------ update
+    def current_momentum(self) -> float:
+        """``1 − τ`` used by the next averaging update (at update count ``k = steps``)."""
+        if self.end_momentum is None:
+            return self.momentum
+        max_iters = MessageHub.get_current_instance().get_info('max_iters')
+        if max_iters is None:
+            raise RuntimeError('the cosine EMA schedule needs the total number of iterations: '
+                               'MessageHub info "max_iters" is not set (the Runner sets it)')
+        # float32 angle, exactly as mmpretrain's CosineEMA computes it from its long `steps`
+        angle = float(pi * self.steps.detach().cpu() / float(max_iters))
+        annealing = (cos(angle) + 1) / 2
+        return self.end_momentum - (self.end_momentum - self.momentum) * annealing
+
+    def _pairs(self, online: Mapping[str, nn.Module], buffers: bool
+               ) -> Iterator[Tuple[str, torch.Tensor, torch.Tensor]]:
+        """(name, teacher tensor, online tensor), looked up now (never cached)."""
+        if list(online.keys()) != list(self.module.keys()):
+            raise KeyError(f'EMATeacher was built for {list(self.module.keys())}, '
+                           f'updated with {list(online.keys())}')
+        for key, src_module in online.items():
+            dst_module = self.module[key]
+            named = (lambda m: m.named_buffers()) if buffers else (lambda m: m.named_parameters())
+            dst, src = dict(named(dst_module)), dict(named(src_module))
+            if dst.keys() != src.keys():
+                raise KeyError(f'EMATeacher: teacher and online "{key}" differ in '
+                               f'{sorted(set(dst) ^ set(src))[:5]}')
+            for name, t in dst.items():
+                yield f'{key}.{name}', t, src[name]
+
+    @torch.no_grad()
+    def update(self, online: Mapping[str, nn.Module]) -> None:
+        """One EMA step ``ξ ← τ·ξ + (1 − τ)·θ``; the first call copies ``θ`` (and all buffers)."""
+        first = int(self.steps) == 0
+        average = not first and int(self.steps) % self.interval == 0
+        momentum = self.current_momentum() if average else None
+        for _, dst, src in self._pairs(online, buffers=False):
+            if first:
+                dst.copy_(src)
+            elif average:
+                self._average(dst, src.to(dst.device), momentum)
+        for _, dst, src in self._pairs(online, buffers=True):
+            if first or self.buffers_policy == 'copy' or not dst.is_floating_point():
+                dst.copy_(src)
+            elif average:
+                self._average(dst, src.to(dst.device), momentum)
+        self.steps += 1
+
+    def _average(self, dst: torch.Tensor, src: torch.Tensor, momentum: float) -> None:
+        # the same kernels as MMEngine's ExponentialMovingAverage (lerp) and mmpretrain's
+        # CosineEMA (mul/add), so the averages are bit-identical to theirs
+        if self.end_momentum is None:
+            dst.lerp_(src, momentum)
+        else:
+            dst.mul_(1 - momentum).add_(src, alpha=momentum)
+
+    def extra_repr(self) -> str:
+        schedule = ('fixed' if self.end_momentum is None else
+                    f'cosine to end_momentum={self.end_momentum}')
+        return (f'momentum={self.momentum} ({schedule}), buffers={self.buffers_policy!r}, '
+                f'interval={self.interval}')
+
+    # ------------------------------------------------------------------ checkpoints
+    @staticmethod
+    def legacy_key_map(names: Tuple[str, ...]) -> Dict[str, str]:
+        """Old ``Sequential(backbone, neck)`` EMA keys (``module.0.``) → named keys."""
+        return {f'module.{i}.': f'module.{n}.' for i, n in enumerate(names)}
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints of MMEngine's averaged model of Sequential(backbone, neck): module.0/1
+        mapping = self.legacy_key_map(tuple(self.module.keys())[:2])
+        for key in [k for k in state_dict if k.startswith(prefix + 'module.')]:
+            rest = key[len(prefix):]
+            for old, new in mapping.items():
+                if rest.startswith(old):
+                    state_dict[prefix + new + rest[len(old):]] = state_dict.pop(key)
+                    break
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
