@@ -10,10 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from densepre.datasets.demo_data import (CLASSES, COCO_CAT_IDS, COCO_CLASSES,
-                                         IMAGENET_WNIDS, VOC_LABEL_IDS,
-                                         generate_scenes, make_demo_data,
-                                         voc_palette)
+from densepre.demo import (CLASSES, COCO_CAT_IDS, COCO_CLASSES, IMAGENET_WNIDS,
+                           VOC_LABEL_IDS, generate_scenes, make_demo_data, voc_palette)
 
 ARGS = dict(
     num_pretrain=12,

@@ -8,7 +8,7 @@ Example::
 import argparse
 import time
 
-from densepre.datasets.demo_data import make_demo_data
+from densepre.demo import make_demo_data
 
 
 def parse_args() -> argparse.Namespace:
