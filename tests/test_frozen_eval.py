@@ -1,0 +1,227 @@
+"""Frozen dense evaluations: DAVIS J/F and label propagation; the tool end-to-end on the demo
+data through its script."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from densepre.evaluation.davis_metrics import (boundary_f_measure, boundary_tolerance, disk,
+                                               evaluate_sequence, region_similarity, seg_boundary)
+from densepre.evaluation.label_propagation import context_frames, propagate_labels, radius_mask
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def square(shape, r0, c0, size=3):
+    m = np.zeros(shape, bool)
+    m[r0:r0 + size, c0:c0 + size] = True
+    return m
+
+
+# ----------------------------------------------------------------------------------- J and F
+def test_region_similarity_hand_values():
+    gt = square((6, 6), 1, 1, 2)  # 4 px
+    shifted = square((6, 6), 1, 2, 2)  # one px right: 2 shared, union 6
+    assert region_similarity(gt, shifted) == pytest.approx(2 / 6)
+    assert region_similarity(gt, gt) == 1
+    empty = np.zeros((6, 6), bool)
+    assert region_similarity(empty, empty) == 1  # official: J = 1 when both are empty
+    assert region_similarity(gt, empty) == 0
+    assert region_similarity(empty, gt) == 0
+
+
+def test_boundary_map_of_a_square():
+    # seg2bmap marks pixels that differ from their right / lower / lower-right neighbour: for a
+    # 3x3 block at rows/cols 3..5: column 2 (rows 3-5), row 2 (cols 2-5), column 5 (rows 3-5)
+    # and row 5 (cols 3-4) = 3 + 4 + 3 + 2 = 12 px
+    b = seg_boundary(square((10, 10), 3, 3))
+    expected = np.zeros((10, 10), bool)
+    expected[3:6, 2] = expected[2, 2:6] = expected[3:6, 5] = expected[5, 3:6] = True
+    assert b.sum() == 12 and (b == expected).all()
+
+
+def test_boundary_f_hand_values():
+    gt, pred = square((10, 10), 3, 3), square((10, 10), 3, 4)  # one-pixel shift
+    # 10x10: tolerance ceil(0.008 * 14.1) = 1 px, so every shifted boundary pixel matches
+    assert boundary_tolerance((10, 10)) == 1
+    assert boundary_f_measure(gt, pred) == 1.0
+    # exact matching (tolerance 0): the 12 boundary pixels and their shifted copies share the
+    # 3 + 3 horizontal neighbour pairs of rows 2 and 5 -> P = R = 6 / 12, F = 0.5
+    assert boundary_f_measure(gt, pred, bound_th=0) == pytest.approx(0.5)
+    # two-pixel shift, tolerance 1: the left/right edges move by 2 and no longer match;
+    # matched: rows 2 and 5 (pairs at distance <= 1 along the rows) -> hand count
+    far = square((10, 10), 3, 5)
+    p = seg_boundary(far)
+    g = seg_boundary(gt)
+    cross = disk(1)
+    import cv2
+    gd = cv2.dilate(g.astype(np.uint8), cross).astype(bool)
+    fd = cv2.dilate(p.astype(np.uint8), cross).astype(bool)
+    prec, rec = (p & gd).sum() / p.sum(), (g & fd).sum() / g.sum()
+    assert (p & gd).sum() == 8 and prec == rec == 8 / 12
+    assert boundary_f_measure(gt, far) == pytest.approx(8 / 12)
+    empty = np.zeros((10, 10), bool)
+    assert boundary_f_measure(empty, empty) == 1.0  # P = R = 1
+    assert boundary_f_measure(gt, empty) == 0.0  # P = 1, R = 0
+    assert boundary_f_measure(empty, gt) == 0.0  # P = 0, R = 1
+    # the official tolerance at 480p: ceil(0.008 * |(480, 854)|) = ceil(7.84) = 8 px
+    assert boundary_tolerance((480, 854)) == 8
+    assert disk(2).tolist() == [[0, 0, 1, 0, 0], [0, 1, 1, 1, 0], [1, 1, 1, 1, 1],
+                                [0, 1, 1, 1, 0], [0, 0, 1, 0, 0]]
+
+
+def test_sequence_statistics_skip_first_and_last_frame():
+    gt = np.zeros((4, 10, 10), np.uint8)
+    gt[:, 3:6, 3:6] = 1
+    pred = gt.copy()
+    pred[0] = 0  # first and last frames are not scored
+    pred[3] = 0
+    pred[2, 3:6, 3:6] = 0  # frame 2: empty prediction -> J = 0, F = 0
+    (obj, ) = evaluate_sequence(gt, pred, name='s')
+    assert obj['object'] == 's_1'
+    assert obj['J']['M'] == pytest.approx(0.5) and obj['F']['M'] == pytest.approx(0.5)
+    assert obj['J']['R'] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match='object id 2'):
+        evaluate_sequence(gt, np.where(pred > 0, 2, 0).astype(np.uint8))
+
+
+def test_davis_metric_is_registered_where_the_registry_says():
+    code = ('from densepre.registry import METRICS; m = METRICS.build(dict(type="DavisJF")); '
+            'print(type(m).__module__)')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=REPO,
+                         env=dict(os.environ, PYTHONPATH=REPO), check=True).stdout
+    assert out.strip().splitlines()[-1] == "densepre.evaluation.davis_metrics"
+
+
+# ----------------------------------------------------------------------------- propagation
+def test_context_frames_pad_with_the_first_frame():
+    assert context_frames(1, 3).tolist() == [0, 0, 0, 0]
+    assert context_frames(5, 3).tolist() == [0, 2, 3, 4]
+    m = radius_mask(3, 3, 1.5)
+    assert m[4].sum() == 9 and m[0].sum() == 4  # centre sees all, corner its 2x2
+
+
+def test_static_video_reproduces_the_first_frame_labels_exactly():
+    torch.manual_seed(0)
+    frame = torch.randn(16, 6, 7)
+    feats = frame.expand(5, -1, -1, -1).clone()
+    ids = torch.randint(0, 3, (6, 7))
+    first = torch.nn.functional.one_hot(ids, 3).permute(2, 0, 1).float()
+    out = propagate_labels(feats, first, chunk=10)
+    assert torch.equal(out.argmax(1), ids.expand(5, -1, -1))
+    torch.testing.assert_close(out, first.expand(5, -1, -1, -1), rtol=0, atol=1e-6)
+
+
+def test_propagation_matches_a_per_pixel_reference():
+    """The batched affinity / top-k / radius computation against a direct per-query loop."""
+    torch.manual_seed(1)
+    t, c, h, w, k = 5, 8, 4, 5, 3
+    feats = torch.randn(t, c, h, w)
+    first = torch.rand(k, h, w)
+    topk, temp, ctx, radius = 4, 0.1, 2, 2.0
+    out = propagate_labels(feats, first, topk, temp, ctx, radius, chunk=7)
+    f = torch.nn.functional.normalize(feats, dim=1).flatten(2)
+    ref = torch.zeros(t, k, h * w)
+    ref[0] = first.flatten(1)
+    pos = [(i // w, i % w) for i in range(h * w)]
+    for ti in range(1, t):
+        frames = [0] + [max(0, j) for j in range(ti - ctx, ti)]
+        for q in range(h * w):
+            cand = []
+            for li, fr in enumerate(frames):
+                for kk in range(h * w):
+                    d = ((pos[q][0] - pos[kk][0]) ** 2 + (pos[q][1] - pos[kk][1]) ** 2) ** .5
+                    if li == 0 or d < radius:
+                        cand.append((float(f[fr, :, kk] @ f[ti, :, q]) / temp, fr, kk))
+            cand.sort(key=lambda x: -x[0])
+            top = cand[:topk]
+            wts = torch.tensor([s for s, _, _ in top]).softmax(0)
+            ref[ti, :, q] = sum(wt * ref[fr, :, kk] for wt, (_, fr, kk) in zip(wts, top))
+    torch.testing.assert_close(out, ref.view(t, k, h, w), rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- DAVIS tool
+def backbone_checkpoint(path, kind='resnet18'):
+    from densepre.registry import MODELS
+    if kind == 'resnet18':
+        model = MODELS.build(dict(type='ResNet', depth=18))
+        meta = {}
+    else:
+        model = MODELS.build(dict(
+            type='VisionTransformer', img_size=64, patch_size=16, out_type='featmap',
+            with_cls_token=False, arch=dict(embed_dims=64, num_layers=2, num_heads=2,
+                                            feedforward_channels=128)))
+        meta = {'cfg': "model = dict(backbone=dict(type='VisionTransformer', arch=dict("
+                       "embed_dims=64, num_layers=2, num_heads=2, feedforward_channels=128)))"}
+    model.init_weights()
+    state = {f'backbone.{k}': v for k, v in model.state_dict().items()}
+    state['neck.fc.weight'] = torch.zeros(2, 2)  # a pretraining head, dropped on extraction
+    torch.save({'state_dict': state, 'meta': meta}, path)
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def ckpts(tmp_path_factory):
+    d = tmp_path_factory.mktemp('frozen_ckpt')
+    return dict(resnet=backbone_checkpoint(d / 'r18.pth'),
+                vit=backbone_checkpoint(d / 'vit.pth', 'vit'))
+
+
+@pytest.fixture(scope='module')
+def davis_root(tmp_path_factory):
+    from densepre.demo import make_demo_davis
+    return make_demo_davis(str(tmp_path_factory.mktemp('davis') / 'DAVIS'), num_train=1,
+                           num_val=2, num_frames=6, height=48, width=80)['root']
+
+
+@pytest.mark.parametrize('kind', ['resnet', 'vit'])
+def test_davis_tool_end_to_end(kind, ckpts, davis_root, tmp_path):
+    import davis_propagation
+    import summarize
+    out = davis_propagation.main([ckpts[kind], '--data-root', davis_root, '--out-dir',
+                                  str(tmp_path), '--device', 'cpu', '--context', '3'])
+    m = out['metrics']
+    assert 0 <= m['J-Mean'] <= 100 and 0 <= m['F-Mean'] <= 100
+    assert m['J&F-Mean'] == pytest.approx((m['J-Mean'] + m['F-Mean']) / 2)
+    assert out['feature_stride'] == (8 if kind == 'resnet' else 16)
+    seqs = open(osp.join(davis_root, 'ImageSets', '2017', 'val.txt')).read().split()
+    for seq in seqs:
+        files = sorted(os.listdir(osp.join(tmp_path, 'masks', seq)))
+        assert len(files) == 6
+        first = Image.open(osp.join(tmp_path, 'masks', seq, files[0]))
+        gt = Image.open(osp.join(davis_root, 'Annotations', '480p', seq, files[0]))
+        assert first.mode == 'P' and first.getpalette()[:12] == gt.getpalette()[:12]
+        assert set(np.unique(first)) <= set(np.unique(gt))
+        assert osp.isfile(osp.join(tmp_path, 'overlays', f'{seq}.png'))
+    text = summarize.main([str(tmp_path), '--no-paper'])
+    assert '### davis2017_propagation' in text and 'J&F-Mean' in text
+
+
+def test_davis_tool_rejects_a_non_palette_annotation(ckpts, davis_root, tmp_path):
+    import shutil
+
+    import davis_propagation
+    root = tmp_path / 'DAVIS'
+    shutil.copytree(davis_root, root)
+    seq = open(root / 'ImageSets' / '2017' / 'val.txt').read().split()[0]
+    ann = root / 'Annotations' / '480p' / seq / '00000.png'
+    Image.open(ann).convert('RGB').save(ann)
+    with pytest.raises(ValueError, match='00000.png.*palette'):
+        davis_propagation.main([ckpts['resnet'], '--data-root', str(root), '--out-dir',
+                                str(tmp_path / 'out')])
+
+
+def test_incomplete_checkpoint_is_refused(tmp_path):
+    from densepre.evaluation import load_frozen_backbone
+    from densepre.transfer.checkpoint import IncompleteLoadingError
+    path = backbone_checkpoint(tmp_path / 'r18.pth')
+    ckpt = torch.load(path, weights_only=False)
+    del ckpt['state_dict']['backbone.layer4.1.conv2.weight']
+    torch.save(ckpt, path)
+    with pytest.raises(IncompleteLoadingError, match='layer4.1.conv2.weight'):
+        load_frozen_backbone(path, log=lambda m: None)
