@@ -1,5 +1,6 @@
-"""Frozen dense evaluations: DAVIS J/F and label propagation; the tool end-to-end on the demo
-data through its script."""
+"""Frozen dense evaluations: DAVIS J/F, label propagation, K-means, segment retrieval; each tool
+end-to-end on the demo data through its script."""
+import itertools
 import os
 import os.path as osp
 import subprocess
@@ -13,6 +14,9 @@ from PIL import Image
 from densepre.evaluation.davis_metrics import (boundary_f_measure, boundary_tolerance, disk,
                                                evaluate_sequence, region_similarity, seg_boundary)
 from densepre.evaluation.label_propagation import context_frames, propagate_labels, radius_mask
+from densepre.evaluation.segment_retrieval import (confusion, kmeans, majority_labels, mean_iou,
+                                                   nearest_labels, region_descriptors,
+                                                   upsample_segments)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -225,3 +229,104 @@ def test_incomplete_checkpoint_is_refused(tmp_path):
     torch.save(ckpt, path)
     with pytest.raises(IncompleteLoadingError, match='layer4.1.conv2.weight'):
         load_frozen_backbone(path, log=lambda m: None)
+
+
+# ----------------------------------------------------------------------------- segment retrieval
+def lloyd_reference(x, init, iters):
+    """Per-problem, per-point Lloyd iterations (brute force)."""
+    centres = x[init].clone()
+    assign = None
+    for _ in range(iters):
+        new = torch.tensor([int(torch.stack([((p - cc) ** 2).sum() for cc in centres]).argmin())
+                            for p in x])
+        if assign is not None and torch.equal(new, assign):
+            break
+        assign = new
+        for j in range(len(centres)):
+            if (assign == j).any():
+                centres[j] = x[assign == j].mean(0)
+    return assign, centres
+
+
+def test_kmeans_matches_brute_force():
+    torch.manual_seed(0)
+    x = torch.randn(3, 40, 4, dtype=torch.float64).float()
+    init = torch.stack([torch.randperm(40)[:5] for _ in range(3)])
+    assign, centres = kmeans(x, 5, iters=30, init=init)
+    for b in range(3):
+        ref_a, ref_c = lloyd_reference(x[b], init[b], 30)
+        assert torch.equal(assign[b], ref_a)
+        torch.testing.assert_close(centres[b], ref_c, rtol=1e-5, atol=1e-5)
+    # seeded: deterministic, and another seed gives another initialisation
+    a1, _ = kmeans(x, 5, seed=3)
+    a2, _ = kmeans(x, 5, seed=3)
+    assert torch.equal(a1, a2)
+
+
+def test_kmeans_finds_the_optimal_partition_of_separated_clusters():
+    torch.manual_seed(0)
+    centres = torch.tensor([[0., 0.], [10., 0.], [0., 10.]])
+    labels = torch.arange(9) % 3
+    x = centres[labels] + 0.3 * torch.randn(9, 2)
+    assign, _ = kmeans(x[None], 3, seed=0)
+
+    def inertia(a):
+        return sum(((x[a == j] - x[a == j].mean(0)) ** 2).sum() for j in range(3) if (a == j).any())
+    # every partition of the 9 points into <= 3 clusters, vectorised:
+    # inertia = sum |x|^2 - sum_j |sum of cluster j|^2 / |cluster j|
+    parts = np.array(list(itertools.product(range(3), repeat=9)))
+    onehot = np.eye(3)[parts]  # M, 9, 3
+    sums = np.einsum('mnk,nd->mkd', onehot, x.double().numpy())
+    counts = onehot.sum(1)
+    best = (x.double() ** 2).sum().item() - (
+        (sums ** 2).sum(-1) / np.maximum(counts, 1)).sum(-1).max()
+    assert inertia(assign[0]) == pytest.approx(float(best), rel=1e-5)
+
+
+# ----------------------------------------------------------------------------- retrieval
+def test_retrieving_train_segments_from_themselves_gives_miou_one():
+    torch.manual_seed(0)
+    grids = torch.randint(0, 4, (3, 8, 8))  # class per feature cell
+    feats = torch.nn.functional.one_hot(grids, 4).float().flatten(1, 2)  # B, 64, 4
+    assign, _ = kmeans(feats, 15, seed=0)
+    desc = region_descriptors(feats, assign, 15)
+    bank, bank_labels, per_image = [], [], []
+    for b in range(3):
+        gt = np.kron(grids[b].numpy(), np.ones((4, 4), np.int64))  # 32x32 labels
+        seg = upsample_segments(assign[b].view(8, 8).numpy(), gt.shape)
+        labels = majority_labels(seg, gt, 15, 4)
+        keep = labels >= 0
+        bank.append(desc[b][keep])
+        bank_labels.append(torch.from_numpy(labels[keep]))
+        per_image.append((seg, gt))
+    bank, bank_labels = torch.cat(bank), torch.cat(bank_labels)
+    conf = np.zeros((4, 4), np.int64)
+    for b, (seg, gt) in enumerate(per_image):
+        pred = nearest_labels(desc[b], bank, bank_labels).numpy()[seg]
+        conf += confusion(pred, gt, 4)
+    miou, iou = mean_iou(conf)
+    assert miou == 100.0
+
+
+def test_majority_labels_and_miou_hand_values():
+    seg = np.array([[0, 0, 1], [0, 1, 1]])
+    gt = np.array([[2, 2, 1], [255, 2, 1]])
+    assert majority_labels(seg, gt, 3, 3).tolist() == [2, 1, -1]
+    conf = confusion(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), 3)
+    miou, iou = mean_iou(conf)
+    assert iou.tolist() == [1.0, 0.5, 0.5] and miou == pytest.approx(200 / 3)
+
+
+def test_segment_retrieval_tool_end_to_end(ckpts, demo_root, tmp_path):
+    import segment_retrieval
+    import summarize
+    out = segment_retrieval.main([ckpts['resnet'], '--data-root',
+                                  osp.join(demo_root, 'VOCdevkit', 'VOC2012'), '--img-size', '96',
+                                  '--out-dir', str(tmp_path), '--device', 'cpu'])
+    assert 0 <= out['metrics']['mIoU'] <= 100 and out['num_train_segments'] > 8
+    assert osp.isfile(tmp_path / 'retrieval.png')
+    again = segment_retrieval.main([ckpts['resnet'], '--data-root',
+                                    osp.join(demo_root, 'VOCdevkit', 'VOC2012'), '--img-size',
+                                    '96', '--out-dir', str(tmp_path / 'b'), '--batch-size', '3'])
+    assert again['metrics'] == out['metrics']  # seeded per image: batch size does not matter
+    assert 'voc12_segment_retrieval' in summarize.main([str(tmp_path), '--no-paper'])
