@@ -1,6 +1,7 @@
-"""Frozen dense evaluations: DAVIS J/F, label propagation, K-means, segment retrieval; each tool
-end-to-end on the demo data through its script."""
+"""Frozen dense evaluations: DAVIS J/F, label propagation, K-means, segment retrieval, linear SVM;
+each tool end-to-end on the demo data through its script."""
 import itertools
+import json
 import os
 import os.path as osp
 import subprocess
@@ -14,6 +15,8 @@ from PIL import Image
 from densepre.evaluation.davis_metrics import (boundary_f_measure, boundary_tolerance, disk,
                                                evaluate_sequence, region_similarity, seg_boundary)
 from densepre.evaluation.label_propagation import context_frames, propagate_labels, radius_mask
+from densepre.evaluation.linear_svm import (average_precision, fit_svm, interpolated_ap,
+                                            stratified_folds)
 from densepre.evaluation.segment_retrieval import (confusion, kmeans, majority_labels, mean_iou,
                                                    nearest_labels, region_descriptors,
                                                    upsample_segments)
@@ -330,3 +333,48 @@ def test_segment_retrieval_tool_end_to_end(ckpts, demo_root, tmp_path):
                                     '96', '--out-dir', str(tmp_path / 'b'), '--batch-size', '3'])
     assert again['metrics'] == out['metrics']  # seeded per image: batch size does not matter
     assert 'voc12_segment_retrieval' in summarize.main([str(tmp_path), '--no-paper'])
+
+
+# ----------------------------------------------------------------------------- SVM
+def test_stratified_folds_and_ap_hand_values():
+    y = np.array([1, 1, 1, 1, -1, -1, -1, -1, -1, -1])
+    assert stratified_folds(y, 3).tolist() == [0, 0, 1, 2, 0, 0, 1, 1, 2, 2]
+    s, pos = np.array([.9, .8, .7, .6]), np.array([1, 0, 1, 0], bool)
+    assert average_precision(s, pos) == pytest.approx(.5 + .5 * 2 / 3)
+    assert interpolated_ap(s, pos) == pytest.approx(.5 + .5 * 2 / 3)
+    assert average_precision(np.array([.5, .5]), np.array([1, 0], bool)) == pytest.approx(.5)
+
+
+def test_svm_matches_a_brute_force_minimiser():
+    """1-D features: the fitted (w, b) against a grid search of the squared-hinge objective
+    (|w|^2 + b^2) / 2 + C * sum_i c_i max(0, 1 - y_i (w x_i + b))^2, c_i = 2 for positives."""
+    torch.manual_seed(0)
+    xs = torch.cat([torch.randn(20) + 1, torch.randn(20) - 1]).double()
+    ys = torch.cat([torch.ones(20), -torch.ones(20)]).double()
+    c = 0.3
+    w, b = fit_svm(xs[:, None], ys[:, None], torch.tensor([c]))
+
+    def objective(wv, bv):
+        margin = (1 - ys * (xs * wv[..., None] + bv[..., None])).clamp(min=0) ** 2
+        return (wv ** 2 + bv ** 2) / 2 + c * (torch.where(ys > 0, 2.0, 1.0) * margin).sum(-1)
+    ws = torch.linspace(-3, 3, 601).double()
+    grid = objective(ws[:, None], ws[None, :])
+    i, j = divmod(int(grid.argmin()), grid.shape[1])
+    assert abs(float(w) - float(ws[i])) <= 0.011 and abs(float(b) - float(ws[j])) <= 0.011
+    assert float(objective(w[0, 0], b[0])) <= float(grid.min()) + 1e-9
+
+
+@pytest.mark.slow  # 26 costs x 3 folds of L-BFGS fits: ~20 s on a shared CPU
+def test_feature_probe_svm_end_to_end(ckpts, tmp_path):
+    import feature_probe
+    from densepre.demo import make_demo_data
+    root = make_demo_data(str(tmp_path / 'demo'), num_pretrain=1, num_seg_train=1,
+                          num_seg_val=1, num_det_train=24, num_det_val=12, image_size=48)
+    out = feature_probe.main([ckpts['resnet'], '--data-root', root['voc2007'], '--classifier',
+                              'svm', '--img-size', '64', '--workers', '0', '--out-dir',
+                              str(tmp_path / 'svm')])
+    assert out['benchmark'] == 'feature_probe_voc07_svm'
+    assert 0 <= out['metrics']['mAP'] <= 100 and out['metrics']['num_scored_classes'] >= 1
+    assert len(out['cost_search']) == 4 and len(out['cost_search'][0]['cv_AP']) == 26
+    with open(tmp_path / 'svm' / 'metrics.json') as f:
+        assert json.load(f)['metrics'] == out['metrics']
