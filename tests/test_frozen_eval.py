@@ -1,5 +1,5 @@
-"""Frozen dense evaluations: DAVIS J/F, label propagation, K-means, segment retrieval, linear SVM;
-each tool end-to-end on the demo data through its script."""
+"""Frozen dense evaluations: DAVIS J/F, label propagation, K-means, segment retrieval, linear SVM,
+CAMs; each tool end-to-end on the demo data through its script."""
 import itertools
 import json
 import os
@@ -378,3 +378,30 @@ def test_feature_probe_svm_end_to_end(ckpts, tmp_path):
     assert len(out['cost_search']) == 4 and len(out['cost_search'][0]['cv_AP']) == 26
     with open(tmp_path / 'svm' / 'metrics.json') as f:
         assert json.load(f)['metrics'] == out['metrics']
+
+
+def test_cam_tool_end_to_end(ckpts, demo_root, tmp_path):
+    import cam
+    imagenet = osp.join(demo_root, 'imagenet')
+    out = cam.main([ckpts['resnet'], '--fit-ann', 'meta/train.txt', '--data-root', imagenet,
+                    '--img-prefix', 'train', '--num', '6', '--img-size', '64', '--out-dir',
+                    str(tmp_path / 'fit')])
+    grid = np.array(Image.open(out['grid']))
+    assert grid.shape == (2 * 64, 4 * 128, 3)  # 6 tiles (image | CAM) in rows of 4
+    assert out['cams'].shape == (6, 64, 64)
+    assert float(out['cams'].amin()) == 0 and float(out['cams'].amax()) == pytest.approx(1)
+    # a linear-probe checkpoint of this frozen backbone: its head.fc is used
+    state = torch.load(ckpts['resnet'], weights_only=False)['state_dict']
+    probe = {k: v for k, v in state.items() if k.startswith('backbone.')}
+    probe['head.fc.weight'], probe['head.fc.bias'] = torch.randn(4, 512), torch.zeros(4)
+    torch.save({'state_dict': probe, 'meta': {'dataset_meta': {'classes': list('abcd')}}},
+               tmp_path / 'probe.pth')
+    out = cam.main([ckpts['resnet'], '--classifier', str(tmp_path / 'probe.pth'), '--ann',
+                    'meta/train.txt', '--data-root', imagenet, '--img-prefix', 'train', '--num',
+                    '4', '--img-size', '64', '--out-dir', str(tmp_path / 'probe')])
+    assert len(out['records']) == 4
+    probe['backbone.conv1.weight'] = probe['backbone.conv1.weight'] + 1
+    torch.save({'state_dict': probe}, tmp_path / 'other.pth')
+    with pytest.raises(ValueError, match='backbone tensors differ'):
+        cam.main([ckpts['resnet'], '--classifier', str(tmp_path / 'other.pth'), '--ann',
+                  'meta/train.txt', '--data-root', imagenet, '--img-prefix', 'train'])
