@@ -5,6 +5,10 @@ registry first and then in mmpretrain's and MMEngine's, so every mmpretrain / MM
 (``ResNet``, ``LARS``, ``CosineEMA``, ``MultiView`` ...) is usable by name. mmdet / mmseg configs
 reach densepre components with ``custom_imports=dict(imports=['densepre'])`` and a scoped type,
 e.g. ``dict(type='densepre.DenseProbeHook')``.
+
+Each registry lists the densepre package that holds its members (``locations``): building a type
+imports that package first. METRICS / EVALUATORS live in :mod:`densepre.evaluation` (the frozen
+dense evaluations, e.g. the DAVIS J&F metric).
 """
 from mmengine.registry import Registry
 from mmpretrain.registry import DATA_SAMPLERS as MMPRE_DATA_SAMPLERS

@@ -20,7 +20,7 @@ def pytest_configure(config):
 @pytest.fixture(scope='session')
 def demo_root(tmp_path_factory):
     """A small synthetic demo set in the real formats (ImageNet list, VOC, COCO)."""
-    from densepre.datasets.demo_data import make_demo_data
+    from densepre.demo import make_demo_data
     root = str(tmp_path_factory.mktemp('demo') / 'demo')
     make_demo_data(root, num_pretrain=32, num_seg_train=8, num_seg_val=4, image_size=48)
     return root

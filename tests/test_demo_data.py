@@ -10,10 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from densepre.datasets.demo_data import (CLASSES, COCO_CAT_IDS, COCO_CLASSES,
-                                         IMAGENET_WNIDS, VOC_LABEL_IDS,
-                                         generate_scenes, make_demo_data,
-                                         voc_palette)
+from densepre.demo import (CLASSES, COCO_CAT_IDS, COCO_CLASSES, IMAGENET_WNIDS,
+                           VOC_LABEL_IDS, generate_scenes, make_demo_data, voc_palette)
 
 ARGS = dict(
     num_pretrain=12,
@@ -307,3 +305,39 @@ def test_mmdet_voc2007(demo):
         assert not any(x['ignore_flag'] for x in info['instances'])
         np.testing.assert_array_equal(
             [x['bbox'] for x in info['instances']], scene.bboxes)
+
+
+def test_davis_layout(tmp_path):
+    """DAVIS-2017 layout: JPEG frames, palette PNG object ids, split lists; objects of the first
+    frame move, and the writer is deterministic and skips complete data."""
+    from densepre.demo import make_demo_davis
+    from densepre.demo.davis import render_video
+    args = dict(num_train=1, num_val=2, num_frames=8, height=40, width=72, seed=0)
+    paths = make_demo_davis(str(tmp_path / 'DAVIS'), **args)
+    root = paths['root']
+    val = read_lines(paths['val_list'])
+    assert val == ['val-000', 'val-001'] and read_lines(paths['train_list']) == ['train-000']
+    for seq in val + ['train-000']:
+        frames = sorted(os.listdir(osp.join(root, 'JPEGImages', '480p', seq)))
+        anns = sorted(os.listdir(osp.join(root, 'Annotations', '480p', seq)))
+        assert frames == [f'{t:05d}.jpg' for t in range(8)]
+        assert anns == [f'{t:05d}.png' for t in range(8)]
+        masks = []
+        for name in anns:
+            with Image.open(osp.join(root, 'Annotations', '480p', seq, name)) as img:
+                assert img.mode == 'P' and img.size == (72, 40)
+                assert np.array(img.getpalette()[:6]).tolist() == [0, 0, 0, 128, 0, 0]
+                masks.append(np.array(img))
+        num = int(masks[0].max())
+        assert num >= 1 and set(np.unique(masks[0])) == set(range(num + 1))
+        assert all(m.max() <= num for m in masks)
+        assert any((m != masks[0]).any() for m in masks[1:])  # objects move
+        assert cv2.imread(osp.join(root, 'JPEGImages', '480p', seq, frames[0])).shape == \
+            (40, 72, 3)
+    rng = np.random.default_rng([0, 200, 1, 0])
+    _, ids = render_video(rng, 8, 40, 72)
+    with Image.open(osp.join(root, 'Annotations', '480p', 'val-000', '00003.png')) as img:
+        np.testing.assert_array_equal(np.array(img), ids[3])
+    assert make_demo_davis(root, **args) == paths  # complete: nothing rewritten
+    with pytest.raises(FileExistsError):
+        make_demo_davis(root, **dict(args, seed=1))

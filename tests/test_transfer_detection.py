@@ -11,7 +11,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from densepre.datasets.demo_data import CLASSES, COCO_CLASSES
+from densepre.demo import CLASSES, COCO_CLASSES
 from densepre.registry import MODELS
 from densepre.transfer import IncompleteLoadingError
 from densepre.transfer.downstream import register_scope, verify

@@ -322,14 +322,14 @@ def test_linear_probe_freezes_weights_and_bn_statistics(path):
 # --------------------------------------------------------------------------- few-shot splits
 @pytest.fixture(scope='module')
 def demo_ade(tmp_path_factory):
-    from densepre.datasets.demo_data_extra import make_demo_ade20k
+    from densepre.demo import make_demo_ade20k
     return make_demo_ade20k(str(tmp_path_factory.mktemp('ade') / 'ADEChallengeData2016'),
                             num_train=64, num_val=4)['root']
 
 
 @pytest.fixture(scope='module')
 def demo_cityscapes(tmp_path_factory):
-    from densepre.datasets.demo_data_extra import make_demo_cityscapes
+    from densepre.demo import make_demo_cityscapes
     return make_demo_cityscapes(str(tmp_path_factory.mktemp('cityscapes') / 'cityscapes'))['root']
 
 

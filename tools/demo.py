@@ -46,7 +46,7 @@ def main(argv=None):
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
     py = sys.executable
     sys.path.insert(0, REPO)
-    from densepre.datasets.demo_data import make_demo_data
+    from densepre.demo import make_demo_data
 
     print(f'[demo] 1/3 synthetic demo data -> {args.root}', flush=True)
     paths = make_demo_data(args.root)

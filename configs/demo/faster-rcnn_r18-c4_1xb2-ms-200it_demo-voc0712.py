@@ -8,7 +8,7 @@
 _base_ = '../benchmarks/mmdetection/voc0712/faster-rcnn_r50-c4_ms-24k_voc0712.py'
 
 data_root = 'data/demo/VOCdevkit/'
-# densepre.datasets.demo_data.CLASSES (VOC names, labels 0..3)
+# densepre.demo.imagenet_voc_coco.CLASSES (VOC names, labels 0..3)
 classes = ('aeroplane', 'bicycle', 'bird', 'boat')
 metainfo = dict(classes=classes)
 

@@ -1,7 +1,7 @@
 # CPU demo of the Revisiting Cityscapes FCN (tools/benchmarks/cityscapes_seg.sh): ResNet-18 with
 # the same dilated layer4 and 2 x [3x3 conv, BN, ReLU] + 1x1 head (64 channels), Adam 1e-4 poly,
 # 64x64 crops, 2 epochs on the synthetic demo Cityscapes set
-# (densepre.datasets.demo_data_extra.make_demo_cityscapes).
+# (densepre.demo.cityscapes_ade20k.make_demo_cityscapes).
 #   CONFIG=configs/demo/fcn-revisiting_r18-d16_1xb4-2e_demo-cityscapes-64x64.py \
 #     tools/benchmarks/cityscapes_seg.sh CKPT --cfg-options \
 #     train_dataloader.dataset.data_root=DIR val_dataloader.dataset.data_root=DIR \

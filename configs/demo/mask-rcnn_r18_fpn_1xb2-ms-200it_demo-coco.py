@@ -7,7 +7,7 @@
 _base_ = '../benchmarks/mmdetection/coco/mask-rcnn_r50_fpn_ms-1x_coco.py'
 
 data_root = 'data/demo/coco/'
-# densepre.datasets.demo_data.COCO_CLASSES (COCO names, labels 0..3)
+# densepre.demo.imagenet_voc_coco.COCO_CLASSES (COCO names, labels 0..3)
 classes = ('airplane', 'bicycle', 'bird', 'boat')
 metainfo = dict(classes=classes)
 ch = 64

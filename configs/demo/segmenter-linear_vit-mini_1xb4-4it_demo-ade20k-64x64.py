@@ -1,7 +1,7 @@
 # CPU demo of the LOCA few-shot ADE20k benchmark (tools/benchmarks/ade20k_linear.sh --fraction
 # --fold): the Segmenter linear decoder on a 2-layer, 64-dim mmpretrain ViT/16 (img_size 64, no
 # class token), 64x64 crops, sliding-window inference, 4 iterations on the synthetic demo ADE20k
-# set (densepre.datasets.demo_data_extra.make_demo_ade20k). The checkpoint must hold a
+# set (densepre.demo.cityscapes_ade20k.make_demo_ade20k). The checkpoint must hold a
 # `backbone.`-prefixed mmpretrain VisionTransformer with
 #   arch=dict(embed_dims=64, num_layers=2, num_heads=2, feedforward_channels=128), img_size=64.
 #   CONFIG=configs/demo/segmenter-linear_vit-mini_1xb4-4it_demo-ade20k-64x64.py \

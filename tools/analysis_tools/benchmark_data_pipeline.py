@@ -2,7 +2,7 @@
 optionally against mmpretrain's plain multi-view pipeline with the same augmentations.
 
 The config's ``train_dataloader.dataset`` is pointed at a synthetic ImageNet-style demo set
-(``densepre.datasets.demo_data.make_demo_data``, JPEGs whose shorter side is 1-2x
+(``densepre.demo.imagenet_voc_coco.make_demo_data``, JPEGs whose shorter side is 1-2x
 ``--image-size``) written to a temp dir, and ``dataset[i]`` is timed: file read + decode + every
 transform + ``PackInputs``, i.e. the per-sample work of one dataloader worker (collation excluded).
 Like an MMEngine worker the process runs single-threaded by default (``torch.set_num_threads(1)``,

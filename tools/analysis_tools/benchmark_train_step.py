@@ -16,7 +16,7 @@ Batches are shaped like the config's views: the ``GeoMultiView`` (or mmpretrain 
 * ``--data random``: random uint8 images in the collated format the data preprocessor expects,
   ``dict(inputs=[V x (B, 3, H, W) uint8], data_samples=[B x DataSample(view_geometry=(V, 8))])``.
 * ``--data demo``: real batches from the config's own train dataloader (0 workers) reading the
-  synthetic demo set (``densepre.datasets.demo_data.make_demo_data``) written to a temp dir.
+  synthetic demo set (``densepre.demo.imagenet_voc_coco.make_demo_data``) written to a temp dir.
 
 With ``--vs CONFIG2`` the two models' steps are interleaved (A, B, A, B, ...) in one process, so
 machine noise (e.g. another job on a shared core) hits both alike; the ratio B/A of the median
@@ -209,7 +209,7 @@ def random_batch(sizes: List[Tuple[int, int]], batch: int, with_geometry: bool,
 
 def make_demo_root(tmpdir: str, num_images: int, image_size: int) -> Dict[str, str]:
     """Synthetic ImageNet-style demo set under ``tmpdir`` (tiny VOC/COCO parts as a side effect)."""
-    from densepre.datasets.demo_data import make_demo_data
+    from densepre.demo import make_demo_data
     return make_demo_data(
         osp.join(tmpdir, 'demo'), num_pretrain=num_images, num_seg_train=1, num_seg_val=1,
         image_size=image_size)

@@ -1,7 +1,8 @@
-"""Frozen-feature logistic-regression probe (Revisiting Contrastive Methods, appendix A.2).
+"""Frozen-feature logistic-regression probe (Revisiting Contrastive, appendix A.2); VOC07 SVMs.
 
     python tools/benchmarks/feature_probe.py CKPT --data voc07 [--data-root data/VOCdevkit/VOC2007]
         [--img-size 224] [--batch-size 64] [--workers 4] [--out-dir DIR] [--device cpu|cuda]
+        [--classifier logreg|svm]
     python tools/benchmarks/feature_probe.py CKPT --data imagelist --data-root DIR \
         --train-ann meta/train.txt --val-ann meta/val.txt --test-ann meta/test.txt [--img-prefix P]
 
@@ -21,6 +22,13 @@ intercept not penalised) is fitted on ``train`` for each of 45 log-spaced ``C`` 
   synthetic demo devkit has 4 of the 20).
 * ``imagelist``: single-label, multinomial logistic regression on mmpretrain-style ann files
   (``<relative path> <label>`` per line), scored by top-1 accuracy.
+
+``--classifier svm`` (``voc07`` only) fits instead the linear SVMs of the VOC07 SVM benchmark of
+Goyal et al. (ICCV 2019) that MoCo / DenseCL report and Revisiting lists beside the logistic
+regression: L2-normalised features, per-class squared-hinge SVMs (positives weighted 2), the cost
+per class chosen by 3-fold cross-validation on ``trainval`` over 26 costs (1e-7 .. 100 and
+0.5^4 .. 0.5^19), refitted on ``trainval`` and scored on ``test`` (see
+:mod:`densepre.evaluation.linear_svm`); benchmark name ``feature_probe_voc07_svm``.
 
 All classifiers of one ``C`` are fitted jointly (the objective is separable, so this is the same
 optimum as fitting them one by one), in float64, warm-started from the previous ``C``. sklearn is
@@ -262,6 +270,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('checkpoint', help='densepre pretraining checkpoint (ResNet backbone)')
     p.add_argument('--data', choices=['voc07', 'imagelist'], default='voc07')
+    p.add_argument('--classifier', choices=['logreg', 'svm'], default='logreg',
+                   help='svm: the VOC07 linear-SVM protocol (voc07 only)')
     p.add_argument('--data-root', help='voc07: the VOC2007 dir (default data/VOCdevkit/VOC2007)')
     p.add_argument('--train-ann', default='meta/train.txt', help='imagelist: ann file')
     p.add_argument('--val-ann', default='meta/val.txt', help='imagelist: ann file')
@@ -304,7 +314,10 @@ def main(argv=None):
         data = [imagelist_split(args.data_root, a, args.img_prefix)
                 for a in (args.train_ann, args.val_ann, args.test_ann)]
         num_classes = int(max(int(d[1].max()) for d in data)) + 1
-    out_dir = args.out_dir or default_work_dir(f'feature_probe_{args.data}', args.checkpoint)
+    if args.classifier == 'svm' and args.data != 'voc07':
+        raise ValueError('--classifier svm is the VOC07 protocol: use it with --data voc07')
+    benchmark = f'feature_probe_{args.data}' + ('_svm' if args.classifier == 'svm' else '')
+    out_dir = args.out_dir or default_work_dir(benchmark, args.checkpoint)
 
     model = load_backbone(args.checkpoint, args.depth).to(args.device)
     t0 = time.time()
@@ -312,6 +325,8 @@ def main(argv=None):
              for paths, _ in data]
     log(f'features {tuple(feats[0].shape[1:])} of {sum(len(f) for f in feats)} images in '
         f'{time.time() - t0:.1f}s')
+    if args.classifier == 'svm':
+        return run_svm(args, benchmark, out_dir, feats, data)
     t0 = time.time()
     grid = _standard_c_grid(args.num_c, *args.c_range)
     result, history = select_and_test([(f, d[1]) for f, d in zip(feats, data)],
@@ -328,6 +343,24 @@ def main(argv=None):
     extra = '' if args.data == 'imagelist' else f' mAP_area={result["mAP_area"]:.2f}'
     print(f'RESULT {main_key}={result[main_key]:.2f}{extra} (C={result["best_C"]:.3g}; '
           f'{osp.join(out_dir, "metrics.json")})')
+    return out
+
+
+def run_svm(args, benchmark, out_dir, feats, data):
+    """VOC07 SVM protocol: cross-validated cost on trainval (= train + val), scored on test."""
+    from densepre.evaluation.linear_svm import svm_protocol
+    t0 = time.time()
+    result, search = svm_protocol(torch.cat(feats[:2]), torch.cat([data[0][1], data[1][1]]),
+                                  feats[2], data[2][1])
+    log(f'SVMs: 26 costs x 3 folds + refit in {time.time() - t0:.1f}s')
+    out = dict(benchmark=benchmark, checkpoint=osp.abspath(args.checkpoint),
+               img_size=args.img_size, metrics=result, cost_search=search)
+    os.makedirs(out_dir, exist_ok=True)
+    tmp = osp.join(out_dir, 'metrics.json.part')
+    with open(tmp, 'w') as f:
+        json.dump(out, f, indent=2)
+    os.replace(tmp, osp.join(out_dir, 'metrics.json'))
+    print(f'RESULT mAP={result["mAP"]:.2f} (linear SVM; {osp.join(out_dir, "metrics.json")})')
     return out
 
 

@@ -1,9 +1,9 @@
 # Copyright (c) densepre contributors. All rights reserved.
 """Synthetic Cityscapes- and ADE20k-format demo sets (for CPU smoke runs and tests).
 
-Complements :mod:`densepre.datasets.demo_data` (ImageNet / VOC / COCO) with the two layouts
+Complements :mod:`densepre.demo.imagenet_voc_coco` (ImageNet / VOC / COCO) with the two layouts
 mmseg's ``CityscapesDataset`` and ``ADE20KDataset`` read, using the same procedural scenes
-(:func:`densepre.datasets.demo_data.render_scene`):
+(:func:`densepre.demo.imagenet_voc_coco.render_scene`):
 
 * Cityscapes: ``leftImg8bit/{train,val}/<city>/<city>_<seq>_<frame>_leftImg8bit.png`` and
   ``gtFine/{train,val}/<city>/<city>_<seq>_<frame>_gtFine_labelTrainIds.png`` (train ids 0..18,
@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .demo_data import render_scene, voc_boundary
+from .imagenet_voc_coco import render_scene, voc_boundary
 
 #: Cityscapes train ids: background -> 0 (road); demo classes (aeroplane, bicycle, bird, boat)
 #: -> car (13), bicycle (18), person (11), truck (14).
@@ -37,7 +37,7 @@ CITYSCAPES_IDS = dict(background=0, objects=(13, 18, 11, 14))
 #: ADE20k ids (1-based, 0 = other): background -> 1 (wall); demo classes -> 21 (car),
 #: 128 (bicycle), 13 (person), 77 (boat).
 ADE20K_IDS = dict(background=1, objects=(21, 128, 13, 77))
-#: Random streams (disjoint from demo_data.STREAMS).
+#: Random streams (disjoint from imagenet_voc_coco.STREAMS).
 _STREAMS = dict(cityscapes_train=100, cityscapes_val=101, ade20k_train=102, ade20k_val=103)
 _MARKER = '.complete'
 
