@@ -18,7 +18,8 @@ RUNNER_KEYS = {
     'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume',
     'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope',
     'randomness', 'experiment_name', 'runner_type', 'model_wrapper_cfg', 'custom_imports',
-    'find_unused_parameters', 'sync_bn', 'resume_allow_world_size_change'
+    'find_unused_parameters', 'sync_bn', 'resume_allow_world_size_change',
+    'channels_last'  # speed (#15)
 }
 
 
@@ -34,6 +35,9 @@ def parse_args(argv=None):
         help='resume from the given checkpoint, or with no value (or "auto") from the latest '
         'checkpoint in the work dir')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument(  # speed (#15)
+        '--amp-dtype', choices=['bfloat16', 'float16'],
+        help='AMP dtype (implies --amp); default: float16 on GPUs, bfloat16 on CPUs with bf16')
     parser.add_argument(
         '--auto-scale-lr', action='store_true',
         help='scale the lr linearly by (total batch / auto_scale_lr.base_batch_size)')
@@ -73,9 +77,11 @@ def merge_args(cfg: Config, args) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
 
-    if args.amp:
+    if args.amp or args.amp_dtype:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        if args.amp_dtype:  # speed (#15)
+            cfg.optim_wrapper.dtype = args.amp_dtype
 
     if args.resume == 'auto':
         cfg.resume = True

@@ -8,8 +8,10 @@
   MoCo's queue arithmetic would silently change).
 * Distributed runs on CPU (gloo): the process group is created without touching CUDA, SyncBN is
   reverted to BN (SyncBN is GPU-only) and DDP wraps the model without ``device_ids``.
-* Single-process runs of SyncBN configs revert SyncBN to BN with one warning; AMP configs run in
-  fp32 on a machine without CUDA, with one warning.
+* Single-process runs of SyncBN configs revert SyncBN to BN with one warning; AMP configs run
+  fp16 on GPUs, bf16 autocast on CPUs with bf16 instructions and fp32 (one warning) on other
+  CPUs (densepre/engine/amp.py). ``channels_last = True`` in a config makes the model and the
+  data preprocessor's output channels-last (densepre/engine/channels_last.py).
 * Resuming loads our own (trusted) checkpoints with full unpickling, which torch >= 2.6 refuses by
   default; a truncated or corrupt file gives an error naming it.
 """
@@ -29,6 +31,8 @@ from mmengine.model import MMDistributedDataParallel, is_model_wrapper, revert_s
 from mmengine.runner import Runner
 
 from densepre.registry import RUNNERS
+from .amp import amp_optim_wrapper_cfg  # speed (issue 15)
+from .channels_last import apply_channels_last  # speed (issue 15)
 
 
 def _has_sync_bn(model: torch.nn.Module) -> bool:
@@ -89,6 +93,7 @@ class DenseRunner(Runner):
     def wrap_model(self, model_wrapper_cfg: Optional[dict], model: torch.nn.Module):
         if is_model_wrapper(model):
             return super().wrap_model(model_wrapper_cfg, model)
+        model = apply_channels_last(model, self.cfg.get('channels_last', False))  # speed (#15)
         on_cpu = not torch.cuda.is_available()
         if _has_sync_bn(model) and (not self.distributed or on_cpu):
             reason = 'single-process run' if not self.distributed else 'CPU (gloo) run'
@@ -104,12 +109,8 @@ class DenseRunner(Runner):
         return super().wrap_model(model_wrapper_cfg, model)
 
     def build_optim_wrapper(self, optim_wrapper):
-        if (isinstance(optim_wrapper, dict) and optim_wrapper.get('type') == 'AmpOptimWrapper'
-                and not torch.cuda.is_available()):
-            self.logger.warning('no CUDA device: AmpOptimWrapper falls back to fp32 OptimWrapper')
-            optim_wrapper = {k: v for k, v in optim_wrapper.items()
-                             if k not in ('loss_scale', 'dtype', 'use_fsdp')}
-            optim_wrapper['type'] = 'OptimWrapper'
+        # speed (#15): AMP -> fp16 on GPU, bf16 on a CPU with bf16, else fp32 with one warning
+        optim_wrapper = amp_optim_wrapper_cfg(optim_wrapper, logger=self.logger)
         return super().build_optim_wrapper(optim_wrapper)
 
     @master_only

@@ -1,0 +1,248 @@
+"""Mixed precision and channels-last through the Runner (tools/train.py, DenseRunner).
+
+* AMP configs run bf16 autocast on a CPU with bf16 (``DENSEPRE_CPU_BF16`` forces the detection
+  either way, so every path runs on any machine), fall back to fp32 with one warning on a CPU
+  without it, and run fp16 + a (CPU) GradScaler when float16 is asked for - the CPU stand-in for
+  the GPU path.
+* One training step's loss in bf16 matches fp32 for MoCo v2, BYOL, LEWEL_B and LEWEL_M.
+* ``channels_last = True`` converts the model (incl. EMA copies) and the data preprocessor's
+  output, for a pretraining and a transfer (mmseg) config, without changing the loss.
+"""
+import glob
+import itertools
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from densepre.engine.amp import DenseAmpOptimWrapper, amp_optim_wrapper_cfg, cpu_has_bf16
+from densepre.engine.channels_last import apply_channels_last, is_channels_last, to_channels_last
+from utils import REPO, TINY, derived_config, logged_scalars
+
+CONFIGS = dict(TINY,
+               lewel_b=osp.join(REPO, 'tests/configs/lewel_b_r18_tiny.py'),
+               lewel_m=osp.join(REPO, 'tests/configs/lewel_m_r18_tiny.py'))
+DEMO_SEG = osp.join(REPO, 'configs/demo/fcn_r18-d8_1xb8-300it_demo-voc-96x96.py')
+_RUN = itertools.count()
+
+FP32 = 'optim_wrapper.dtype=float32'  # the AMP configs with AMP switched off
+# bf16 keeps 8 mantissa bits (relative rounding 2^-9 = 0.2 %). Through a random-init ResNet-18
+# the rounding grows to a ~4 % relative difference of the C5 features (cos 0.999) at batch 8 and
+# 64 px; the error is the backbone's, not the losses': computing the heads and losses in fp32
+# inside autocast does not change the loss difference. With BN over very few values (batch 4,
+# 32 px: C5 is 1x1, so BN normalises 4 numbers per channel) it grows to ~11 % and the losses to
+# ~3 %, so the parity runs use batch 8 and 64-px views (C5 2x2: 32 values per channel).
+PARITY = ('train_dataloader.batch_size=8', 'train_dataloader.dataset.indices=16',
+          'train_dataloader.dataset.pipeline.1.views.0.transforms.0.scale=64')
+LOSS_RTOL = 3e-2  # measured on this machine: <= 1.7 % (LEWEL_M's aligned loss)
+
+
+def train(config, work_dir, demo_root, *options, args=()):
+    """tools/train.py in this process, on 8 demo images (2 iterations of batch 4) unless the
+    options say otherwise."""
+    from train import main
+    main([config, '--work-dir', str(work_dir), *args, '--cfg-options',
+          f'train_dataloader.dataset.data_root={demo_root}/imagenet/',
+          'train_dataloader.dataset.indices=8', 'train_cfg.max_epochs=1',
+          f'experiment_name=amp_test_{next(_RUN)}', *options])
+    return {r['iter']: r for r in logged_scalars(work_dir) if 'loss' in r}
+
+
+def log_text(work_dir):
+    return ''.join(open(p).read() for p in glob.glob(osp.join(str(work_dir), '*', '*.log')))
+
+
+@pytest.fixture
+def cpu_bf16(monkeypatch):
+    monkeypatch.setenv('DENSEPRE_CPU_BF16', '1')
+
+
+# ------------------------------------------------------------------------------ dtype policy
+def test_amp_policy_per_device(monkeypatch):
+    amp = dict(type='AmpOptimWrapper', loss_scale='dynamic', optimizer=dict(type='SGD', lr=0.1))
+    monkeypatch.setenv('DENSEPRE_CPU_BF16', '1')
+    cfg = amp_optim_wrapper_cfg(amp, 'cpu')
+    assert cfg['type'] is DenseAmpOptimWrapper and cfg['dtype'] == 'bfloat16'
+    assert amp_optim_wrapper_cfg(dict(amp, dtype='float16'), 'cpu')['dtype'] == 'float16'
+    cuda = amp_optim_wrapper_cfg(amp, 'cuda')
+    assert cuda['dtype'] == 'float16' and cuda['device_type'] == 'cuda'
+    monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda *a, **k: False)
+    with pytest.raises(ValueError, match='no bf16 support'):
+        amp_optim_wrapper_cfg(dict(amp, dtype='bfloat16'), 'cuda')
+    with pytest.raises(ValueError, match='optim_wrapper.dtype'):
+        amp_optim_wrapper_cfg(dict(amp, dtype='float64'), 'cpu')
+    off = dict(type='OptimWrapper', optimizer=amp['optimizer'])
+    assert amp_optim_wrapper_cfg(dict(amp, dtype='float32'), 'cuda') == off
+
+    monkeypatch.setenv('DENSEPRE_CPU_BF16', '0')
+    fallback = amp_optim_wrapper_cfg(amp, 'cpu')
+    assert fallback == dict(type='OptimWrapper', optimizer=amp['optimizer'])
+    plain = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1))
+    assert amp_optim_wrapper_cfg(plain, 'cpu') is plain
+    monkeypatch.setenv('DENSEPRE_CPU_BF16', 'yes')
+    with pytest.raises(ValueError, match='DENSEPRE_CPU_BF16'):
+        cpu_has_bf16()
+
+
+def test_cpu_bf16_detection_reads_cpuinfo(monkeypatch):
+    import densepre.engine.amp as amp
+    monkeypatch.delenv('DENSEPRE_CPU_BF16', raising=False)
+    monkeypatch.setattr(amp, '_cpu_flags', lambda: {'avx2', 'avx512f'})
+    assert not amp.cpu_has_bf16()
+    monkeypatch.setattr(amp, '_cpu_flags', lambda: {'avx512f', 'avx512_bf16'})
+    assert amp.cpu_has_bf16()
+
+
+@pytest.mark.parametrize('dtype', ['bfloat16', 'float16'])
+def test_wrapper_step_matches_fp32(dtype):
+    """One SGD step of a small conv net in bf16 (no scaler) / fp16 (GradScaler, CPU stand-in for
+    the GPU path): same update as fp32 up to the dtype's rounding; the scaler's state is saved."""
+    from mmengine.optim import OptimWrapper
+
+    def run(wrapper_cls, **kw):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8),
+                                  torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                  torch.nn.Flatten(), torch.nn.Linear(8, 4))
+        x = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+        wrapper = wrapper_cls(optimizer=torch.optim.SGD(net.parameters(), lr=0.5), **kw)
+        with wrapper.optim_context(net):
+            out = net(x)
+            loss = out.float().logsumexp(1).mean()
+        wrapper.update_params(loss)
+        return out.dtype, loss.item(), torch.cat([p.detach().flatten() for p in net.parameters()]), \
+            wrapper
+
+    _, ref_loss, ref_params, _ = run(OptimWrapper)
+    out_dtype, loss, params, wrapper = run(DenseAmpOptimWrapper, dtype=dtype, device_type='cpu')
+    assert out_dtype == getattr(torch, dtype)  # autocast was on
+    tol = 2e-2 if dtype == 'bfloat16' else 2e-3
+    assert loss == pytest.approx(ref_loss, rel=tol)
+    torch.testing.assert_close(params, ref_params, rtol=tol, atol=tol)
+    state = wrapper.state_dict()
+    if dtype == 'float16':
+        assert wrapper.loss_scaler is not None and state['loss_scaler']['scale'] == 2.0**16
+    else:
+        assert wrapper.loss_scaler is None and 'loss_scaler' not in state
+    wrapper.load_state_dict(state)
+
+
+# ------------------------------------------------------------------------------ through train.py
+@pytest.mark.parametrize('algo', ['mocov2'] + [pytest.param(a, marks=pytest.mark.slow)
+                                                for a in ('byol', 'lewel_b', 'lewel_m')])
+def test_bf16_loss_matches_fp32(algo, demo_root, tmp_path, cpu_bf16):
+    """The first step (same weights, same batch) in bf16 autocast vs fp32, via tools/train.py:
+    losses agree within LOSS_RTOL (and differ: autocast really ran)."""
+    fp32 = train(CONFIGS[algo], tmp_path / 'fp32', demo_root, FP32, *PARITY)
+    bf16 = train(CONFIGS[algo], tmp_path / 'bf16', demo_root, *PARITY,
+                 args=['--amp-dtype', 'bfloat16'])
+    assert 'bfloat16 autocast on cpu' in log_text(tmp_path / 'bf16')
+    keys = [k for k in ('loss', 'l_global', 'l_aligned') if k in fp32[1]]
+    for key in keys:
+        assert bf16[1][key] == pytest.approx(fp32[1][key], rel=LOSS_RTOL), key
+    assert bf16[1]['loss'] != fp32[1]['loss']
+    # and after one bf16 update the next loss is still close (looser: the steps compound)
+    assert bf16[2]['loss'] == pytest.approx(fp32[2]['loss'], rel=3 * LOSS_RTOL)
+
+
+def test_cpu_without_bf16_falls_back_to_fp32(demo_root, tmp_path, monkeypatch):
+    monkeypatch.setenv('DENSEPRE_CPU_BF16', '0')
+    amp = train(TINY['mocov2'], tmp_path / 'amp', demo_root, args=['--amp'])
+    text = log_text(tmp_path / 'amp')
+    assert text.count('falls back to the fp32 OptimWrapper') == 1
+    fp32 = train(TINY['mocov2'], tmp_path / 'fp32', demo_root, FP32)
+    assert amp[1]['loss'] == fp32[1]['loss']
+
+
+def test_fp16_with_grad_scaler_stand_in(demo_root, tmp_path):
+    """--amp-dtype float16 on CPU: the GPU path (fp16 autocast + dynamic GradScaler) on CPU; the
+    scaler's state goes into the checkpoint and a resume restores it."""
+    losses = train(TINY['mocov2'], tmp_path, demo_root, args=['--amp-dtype', 'float16'])
+    fp32 = train(TINY['mocov2'], tmp_path / 'fp32', demo_root, FP32)
+    assert losses[1]['loss'] == pytest.approx(fp32[1]['loss'], rel=LOSS_RTOL)
+    ckpt = torch.load(tmp_path / 'epoch_1.pth', map_location='cpu', weights_only=False)
+    assert ckpt['optimizer']['loss_scaler']['scale'] > 0
+    assert 'float16 on CPU' in log_text(tmp_path)
+    train(TINY['mocov2'], tmp_path, demo_root, 'train_cfg.max_epochs=2',
+          args=['--amp-dtype', 'float16', '--resume'])
+    assert (tmp_path / 'epoch_2.pth').exists()
+
+
+def test_bf16_exact_resume(demo_root, tmp_path, cpu_bf16):
+    """bf16 autocast on CPU is deterministic: a resumed run reproduces the uninterrupted one.
+    (MoCo v2: its fixed EMA momentum and the config's fixed cosine T_max do not depend on the
+    run's length, so a 1-epoch run is the first half of the 2-epoch one.)"""
+    full = train(TINY['mocov2'], tmp_path / 'full', demo_root, 'train_cfg.max_epochs=2',
+                 args=['--amp'])
+    train(TINY['mocov2'], tmp_path / 'part', demo_root, args=['--amp'])
+    resumed = train(TINY['mocov2'], tmp_path / 'part', demo_root, 'train_cfg.max_epochs=2',
+                    args=['--amp', '--resume'])
+    assert 'bfloat16 autocast on cpu' in log_text(tmp_path / 'part')
+    for it in (3, 4):
+        assert resumed[it]['loss'] == pytest.approx(full[it]['loss'], rel=1e-5), it
+
+
+# ------------------------------------------------------------------------------ channels-last
+def test_to_channels_last_structures():
+    x = torch.randn(2, 3, 4, 5)
+    out = to_channels_last(dict(inputs=[x, x[:1]], data_samples=['s'], flat=torch.ones(3)))
+    assert all(is_channels_last(t) for t in out['inputs'])
+    assert out['data_samples'] == ['s'] and out['flat'].is_contiguous()
+    torch.testing.assert_close(out['inputs'][0], x)
+    with pytest.raises(TypeError, match='channels_last'):
+        apply_channels_last(torch.nn.Conv2d(1, 1, 1), 'yes')
+
+
+def _watch_backbone_inputs(model, seen):
+    model.backbone.register_forward_pre_hook(
+        lambda m, args: seen.append(is_channels_last(args[0])))
+
+
+def test_channels_last_pretraining(demo_root, tmp_path):
+    """MoCo v2 (fp32) with channels_last=True through DenseRunner: weights of the online and the
+    momentum encoder are channels-last, every backbone input is, and the loss is unchanged."""
+    from densepre.engine.runner import DenseRunner
+    ref = train(TINY['mocov2'], tmp_path / 'ref', demo_root, FP32)
+    cfg = Config.fromfile(TINY['mocov2'])
+    cfg.merge_from_dict({'channels_last': True, 'optim_wrapper.dtype': 'float32',
+                         'work_dir': str(tmp_path / 'cl'), 'train_cfg.max_epochs': 1,
+                         'train_dataloader.dataset.data_root': f'{demo_root}/imagenet/',
+                         'train_dataloader.dataset.indices': 8,
+                         'experiment_name': f'amp_test_{next(_RUN)}'})
+    runner = DenseRunner.from_cfg(cfg)
+    seen = []
+    _watch_backbone_inputs(runner.model, seen)
+    runner.train()
+    convs = [m.weight for m in runner.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 2 * 20  # ResNet-18 + its momentum copy
+    assert all(is_channels_last(w) for w in convs)
+    assert len(seen) == 2 and all(seen)  # 2 iterations x 1 query view (MoCo v2, asymmetric)
+    got = {r['iter']: r for r in logged_scalars(tmp_path / 'cl') if 'loss' in r}
+    for it in (1, 2):
+        assert got[it]['loss'] == pytest.approx(ref[it]['loss'], rel=1e-4, abs=1e-5)
+
+
+def test_channels_last_transfer_config(demo_root, tmp_path):
+    """The demo FCN (mmseg) config + channels_last=True, built from a derived config: the backbone
+    trains on channels-last inputs with channels-last weights."""
+    from densepre.engine.runner import DenseRunner
+    from densepre.transfer.downstream import register_scope
+    voc = f'{demo_root}/VOCdevkit/VOC2012'
+    cfg_path = derived_config(tmp_path, DEMO_SEG, 'channels_last = True')
+    cfg = Config.fromfile(cfg_path)
+    cfg.merge_from_dict({
+        'work_dir': str(tmp_path / 'seg'), 'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
+        'train_dataloader.batch_size': 2, 'train_dataloader.num_workers': 0,
+        'train_dataloader.persistent_workers': False, 'val_dataloader.num_workers': 0,
+        'val_dataloader.persistent_workers': False,
+        'train_dataloader.dataset.data_root': voc, 'val_dataloader.dataset.data_root': voc,
+        'experiment_name': f'amp_test_{next(_RUN)}'})
+    register_scope(cfg.default_scope)
+    runner = DenseRunner.from_cfg(cfg)
+    seen = []
+    _watch_backbone_inputs(runner.model, seen)
+    runner.train()
+    assert seen and all(seen)
+    assert all(is_channels_last(m.weight) for m in runner.model.modules()
+               if isinstance(m, torch.nn.Conv2d) and m.weight.dim() == 4)
