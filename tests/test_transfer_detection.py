@@ -24,8 +24,11 @@ VOC_C4 = osp.join(DET, 'voc0712/faster-rcnn_r50-c4_ms-24k_voc0712.py')
 COCO_C4 = osp.join(DET, 'coco/mask-rcnn_r50-c4_ms-1x_coco.py')
 COCO_FPN_1X = osp.join(DET, 'coco/mask-rcnn_r50_fpn_ms-1x_coco.py')
 COCO_FPN_2X = osp.join(DET, 'coco/mask-rcnn_r50_fpn_ms-2x_coco.py')
-CITYSCAPES = osp.join(DET, 'cityscapes/mask-rcnn_r50_fpn_8xb4-ms-24k_cityscapes.py')
-LVIS = osp.join(DET, 'lvis/mask-rcnn_r50_fpn_sample1e-3_ms-180k_lvis-v1.py')
+CITYSCAPES = osp.join(DET, 'cityscapes/mask-rcnn_r50_fpn_4xb8-ms-24k_cityscapes.py')
+LVIS = osp.join(DET, 'lvis/mask-rcnn_r50_fpn_4xb4-sample1e-3-ms-180k_lvis-v1.py')
+# detectron2's LVIS / Cityscapes configs as CLoVE used them ("with no BN" / "without changes")
+D2_CONFIGS = (CITYSCAPES, LVIS)
+MOCO_CONFIGS = [p for p in DET_CONFIGS if p not in D2_CONFIGS]
 DEMO_VOC = osp.join(REPO, 'configs/demo/faster-rcnn_r18-c4_1xb2-ms-200it_demo-voc0712.py')
 DEMO_COCO = osp.join(REPO, 'configs/demo/mask-rcnn_r18_fpn_1xb2-ms-200it_demo-coco.py')
 C4_CONFIGS = (VOC_C4, COCO_C4)
@@ -106,7 +109,7 @@ def _norm_layers(module):
     return [(n, type(m).__name__) for n, m in module.named_modules() if isinstance(m, kinds)]
 
 
-@pytest.mark.parametrize('path', DET_CONFIGS, ids=rel)
+@pytest.mark.parametrize('path', MOCO_CONFIGS, ids=rel)
 def test_moco_detection_protocol(path):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmdet'
@@ -143,7 +146,41 @@ def test_moco_detection_protocol(path):
     assert cfg.auto_scale_lr.enable and cfg.auto_scale_lr.base_batch_size > 0
 
 
-SCHEDULES = {  # path: (loop, length, milestones, lr, batch 8 GPUs x ?, short sides)
+@pytest.mark.parametrize('path,frozen_stages', [(CITYSCAPES, -1), (LVIS, 1)],
+                         ids=['cityscapes', 'lvis'])
+def test_detectron2_lvis_and_cityscapes_as_clove_used_them(path, frozen_stages):
+    """CLoVE appendix: detectron2's LVISv1 / Cityscapes mask_rcnn_R_50_FPN configs "with no BN" /
+    "without changes": FrozenBN backbone, no norm layers in the FPN and the heads, the 2-fc box head;
+    checked on the built model."""
+    cfg = Config.fromfile(path)
+    assert cfg.model.get('pretrained') is None and cfg.get('load_from') is None
+    bb = cfg.model.backbone
+    assert (bb.type, bb.depth, bb.style, bb.init_cfg) == ('ResNet', 50, 'pytorch', None)
+    assert bb.frozen_stages == frozen_stages
+    assert bb.norm_cfg == dict(type='BN', requires_grad=False) and bb.norm_eval is True
+    pre = cfg.model.data_preprocessor
+    assert pre.mean == RGB_MEAN and pre.std == RGB_STD and pre.bgr_to_rgb is True
+    model = build(cfg)
+    assert type(model.roi_head.bbox_head).__name__ == 'Shared2FCBBoxHead'
+    assert model.roi_head.bbox_head.num_shared_fcs == 2 and model.roi_head.bbox_head.num_shared_convs == 0
+    norms = _norm_layers(model)
+    assert norms and all(n.startswith('backbone.') for n, _ in norms), \
+        [n for n, _ in norms if not n.startswith('backbone.')][:5]
+    assert {t for _, t in norms} == {'BatchNorm2d'}
+    model.train()  # FrozenBN: BN in eval mode while training, no trainable affine parameters
+    assert not any(m.training for n, m in model.backbone.named_modules() if 'bn' in n)
+    assert not any(p.requires_grad for n, p in model.backbone.named_parameters() if 'bn' in n)
+    trained_convs = [n for n, p in model.backbone.named_parameters()
+                     if p.requires_grad and 'conv' in n]
+    assert ('conv1.weight' in trained_convs) == (frozen_stages == -1)
+    assert 'layer2.0.conv1.weight' in trained_convs
+    # 4 GPUs x per-GPU batch = the paper's batch
+    per_gpu = {CITYSCAPES: 8, LVIS: 4}[path]
+    assert cfg.train_dataloader.batch_size == per_gpu
+    assert per_gpu * 4 == cfg.auto_scale_lr.base_batch_size
+
+
+SCHEDULES = {  # path: (loop, length, milestones, lr, paper batch, short sides)
     VOC_C4: ('iter', 24000, [18000, 22000], 0.02, 16, range(480, 801, 32)),
     COCO_C4: ('epoch', 12, [8, 11], 0.02, 16, range(640, 801, 32)),
     COCO_FPN_1X: ('epoch', 12, [8, 11], 0.02, 16, range(640, 801, 32)),
@@ -166,7 +203,8 @@ def test_paper_schedule(path):
     assert len(step) == 1 and step[0].milestones == milestones
     assert step[0].by_epoch == (loop == 'epoch')
     assert cfg.optim_wrapper.optimizer.lr == lr and cfg.optim_wrapper.optimizer.type == 'SGD'
-    assert cfg.train_dataloader.batch_size * 8 == batch == cfg.auto_scale_lr.base_batch_size
+    gpus = 4 if path in D2_CONFIGS else 8
+    assert cfg.train_dataloader.batch_size * gpus == batch == cfg.auto_scale_lr.base_batch_size
     ds = cfg.train_dataloader.dataset
     while 'pipeline' not in ds:
         ds = ds['datasets'][0] if 'datasets' in ds else ds['dataset']

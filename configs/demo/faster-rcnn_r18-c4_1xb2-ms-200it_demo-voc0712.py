@@ -77,3 +77,5 @@ default_hooks = dict(
     logger=dict(interval=10), checkpoint=dict(interval=max_iter, max_keep_ckpts=1))
 auto_scale_lr = dict(enable=False, base_batch_size=2)
 randomness = dict(seed=0)
+# PreciseBN as the benchmark, over 10 batches instead of 200 (CPU demo)
+custom_hooks = [dict(type='densepre.transfer.PreciseBNHook', num_iters=10)]

@@ -71,3 +71,5 @@ default_hooks = dict(
 log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False, base_batch_size=2)
 randomness = dict(seed=0)
+# PreciseBN as the benchmark, over 10 batches instead of 200 (CPU demo)
+custom_hooks = [dict(type='densepre.transfer.PreciseBNHook', num_iters=10)]

@@ -13,6 +13,6 @@ if ! "$PYTHON" -c 'import cityscapesscripts' 2>/dev/null; then
 fi
 if [[ -n ${CONFIG:-} ]]; then name=$(basename "$CONFIG" .py); else
   name=cityscapes_det
-  CONFIG=$repo/configs/benchmarks/mmdetection/cityscapes/mask-rcnn_r50_fpn_8xb4-ms-24k_cityscapes.py
+  CONFIG=$repo/configs/benchmarks/mmdetection/cityscapes/mask-rcnn_r50_fpn_4xb8-ms-24k_cityscapes.py
 fi
 run_benchmark "$name" "$CONFIG" "$@"

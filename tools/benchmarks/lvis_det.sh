@@ -15,6 +15,6 @@ if ! "$PYTHON" -c 'import lvis' 2>/dev/null; then
 fi
 if [[ -n ${CONFIG:-} ]]; then name=$(basename "$CONFIG" .py); else
   name=lvis_det
-  CONFIG=$repo/configs/benchmarks/mmdetection/lvis/mask-rcnn_r50_fpn_sample1e-3_ms-180k_lvis-v1.py
+  CONFIG=$repo/configs/benchmarks/mmdetection/lvis/mask-rcnn_r50_fpn_4xb4-sample1e-3-ms-180k_lvis-v1.py
 fi
 run_benchmark "$name" "$CONFIG" "$@"

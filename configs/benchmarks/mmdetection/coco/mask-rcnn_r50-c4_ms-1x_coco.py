@@ -10,38 +10,16 @@
 # convs) reuses the res5 shared head, as in detectron2's Res5ROIHeads.
 # res5 (`roi_head.shared_head`) is loaded from the checkpoint's `backbone.layer4.*`; both parts are
 # verified to load completely (the extra norm is random by design).
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50-caffe-c4_1x_coco.py'
+_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50-caffe-c4_1x_coco.py', '../_base_/moco_protocol.py']
 default_scope = 'mmdet'
 custom_imports = dict(
     imports=['mmpretrain.models.utils.res_layer_extra_norm'], allow_failed_imports=False)
+custom_hooks = [_base_.moco_precise_bn]
 
-norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
-    data_preprocessor=dict(
-        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
-    backbone=dict(
-        type='ResNet',
-        depth=50,
-        num_stages=3,
-        strides=(1, 2, 2),
-        dilations=(1, 1, 1),
-        out_indices=(2, ),
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
-        init_cfg=None),
-    roi_head=dict(
-        shared_head=dict(
-            type='ResLayerExtraNorm',
-            depth=50,
-            stage=3,
-            stride=2,
-            dilation=1,
-            style='pytorch',
-            norm_cfg=norm_cfg,
-            norm_eval=False,
-            init_cfg=None)))
+    data_preprocessor=_base_.moco_data_preprocessor,
+    backbone=_base_.moco_resnet50_c4,
+    roi_head=dict(shared_head=_base_.moco_res5_head))
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
@@ -55,9 +33,7 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
-# bs 16 = 8 GPUs x 2; with fewer GPUs / images per GPU auto_scale_lr scales lr 0.02 linearly.
+# the paper's batch: 16 = 8 GPUs x 2 (fewer GPUs: gradient accumulation keeps
+# it, see densepre/transfer/effective_batch.py; --scale-lr: lr scaled linearly instead)
 auto_scale_lr = dict(enable=True, base_batch_size=16)
-pretrained_parts = [
-    dict(module='backbone', prefix='backbone.'),
-    dict(module='roi_head.shared_head', prefix='backbone.', random_by_design=['norm.']),
-]
+pretrained_parts = _base_.moco_c4_pretrained_parts

@@ -8,25 +8,15 @@
 # `pytorch`-style ResNet (torchvision stem), SyncBN in the backbone, FPN, box head (4 conv + 1 fc)
 # and mask head (BN with a warning on one process), `frozen_stages=-1`, `norm_eval=False`, RGB
 # ImageNet mean/std (mmdet's FPN base already normalises RGB).
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', '../_base_/moco_protocol.py']
 default_scope = 'mmdet'
+custom_hooks = [_base_.moco_precise_bn]
 
-norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
-    data_preprocessor=dict(
-        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
-    backbone=dict(
-        type='ResNet',
-        depth=50,
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
-        init_cfg=None),
-    neck=dict(norm_cfg=norm_cfg),
-    roi_head=dict(
-        bbox_head=dict(type='Shared4Conv1FCBBoxHead', conv_out_channels=256, norm_cfg=norm_cfg),
-        mask_head=dict(norm_cfg=norm_cfg)))
+    data_preprocessor=_base_.moco_data_preprocessor,
+    backbone=_base_.moco_resnet50,
+    neck=_base_.moco_fpn_neck,
+    roi_head=dict(bbox_head=_base_.moco_fpn_bbox_head, mask_head=_base_.moco_fpn_mask_head))
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
@@ -40,6 +30,7 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
-# bs 16 = 8 GPUs x 2; with fewer GPUs / images per GPU auto_scale_lr scales lr 0.02 linearly.
+# the paper's batch: 16 = 8 GPUs x 2 (fewer GPUs: gradient accumulation keeps
+# it, see densepre/transfer/effective_batch.py; --scale-lr: lr scaled linearly instead)
 auto_scale_lr = dict(enable=True, base_batch_size=16)
 pretrained_parts = [dict(module='backbone', prefix='backbone.')]

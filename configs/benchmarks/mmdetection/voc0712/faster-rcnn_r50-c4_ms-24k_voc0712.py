@@ -13,41 +13,20 @@
 # res5 lives in `roi_head.shared_head`; tools/benchmarks/voc_det.sh loads it from the same
 # `backbone.` prefix (backbone.layer4.*) and verifies that every tensor of both parts came from the
 # checkpoint, except the extra norm (random by design).
-_base_ = 'mmdet::pascal_voc/faster-rcnn_r50-caffe-c4_ms-18k_voc0712.py'
+_base_ = [
+    'mmdet::pascal_voc/faster-rcnn_r50-caffe-c4_ms-18k_voc0712.py', '../_base_/moco_protocol.py'
+]
 default_scope = 'mmdet'
 # ResLayerExtraNorm is defined in mmpretrain but registered into mmdet's MODELS; the cross-scope
 # name 'mmpretrain.ResLayerExtraNorm' does NOT resolve (mmpretrain's own registry lacks it).
 custom_imports = dict(
     imports=['mmpretrain.models.utils.res_layer_extra_norm'], allow_failed_imports=False)
+custom_hooks = [_base_.moco_precise_bn]
 
-norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
-    data_preprocessor=dict(
-        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
-    backbone=dict(
-        type='ResNet',
-        depth=50,
-        num_stages=3,
-        strides=(1, 2, 2),
-        dilations=(1, 1, 1),
-        out_indices=(2, ),
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
-        init_cfg=None),
-    roi_head=dict(
-        shared_head=dict(
-            type='ResLayerExtraNorm',
-            depth=50,
-            stage=3,
-            stride=2,
-            dilation=1,
-            style='pytorch',
-            norm_cfg=norm_cfg,
-            norm_eval=False,
-            init_cfg=None),
-        bbox_head=dict(num_classes=20)))
+    data_preprocessor=_base_.moco_data_preprocessor,
+    backbone=_base_.moco_resnet50_c4,
+    roi_head=dict(shared_head=_base_.moco_res5_head, bbox_head=dict(num_classes=20)))
 
 # 11-point VOC07 AP at IoU 0.5, 0.55, ..., 0.95 (written as decimals: the metric names its keys
 # AP{int(100 * iou)}, so linspace's 0.6499... would become AP64).
@@ -66,9 +45,7 @@ optim_wrapper = dict(
     type='OptimWrapper', optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=4000, max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
-# bs 16 = 8 GPUs x 2; with fewer GPUs / images per GPU auto_scale_lr scales lr 0.02 linearly.
+# the paper's batch: 16 = 8 GPUs x 2 (fewer GPUs: gradient accumulation keeps
+# it, see densepre/transfer/effective_batch.py; --scale-lr: lr scaled linearly instead)
 auto_scale_lr = dict(enable=True, base_batch_size=16)
-pretrained_parts = [
-    dict(module='backbone', prefix='backbone.'),
-    dict(module='roi_head.shared_head', prefix='backbone.', random_by_design=['norm.']),
-]
+pretrained_parts = _base_.moco_c4_pretrained_parts

@@ -1,43 +1,35 @@
-# Cityscapes instance segmentation transfer (CLoVE Table 3): Mask R-CNN, ResNet-50-FPN, as
-# detectron2's Cityscapes/mask_rcnn_R_50_FPN.yaml with CLoVE's batch; MoCo detection protocol;
-# mmdet.
+# Cityscapes instance segmentation transfer (CLoVE Table 3): Mask R-CNN, ResNet-50-FPN,
+# detectron2's Cityscapes/mask_rcnn_R_50_FPN.yaml "without changes" (CLoVE appendix), mmdet.
 #   train gtFine train (2975 images), test gtFine val (500 images); 8 classes
-#   24k iterations, batch 32 (8 GPUs x 4), SGD lr 0.01, 1000-iter linear warm-up, lr x0.1 at 18k,
-#   multi-scale training (shorter side 800..1024 step 32, max 2048), test at 1024 x 2048.
+#   24k iterations, batch 32 (CLoVE: 8 per GPU -> 4 GPUs x 8), SGD lr 0.01, 1000-iter linear
+#   warm-up, lr x0.1 at 18k, multi-scale training (shorter side 800..1024 step 32, max 2048), test
+#   at 1024 x 2048.
 #   metrics: the official Cityscapes instance AP / AP50 (`cityscapes/mAP`, `cityscapes/AP@50`;
 #   needs `pip install cityscapesscripts`, checked by tools/benchmarks/cityscapes_det.sh before
 #   anything runs) and COCO-style bbox / segm AP (`coco/*`).
-# MoCo protocol: `pytorch`-style ResNet, SyncBN in backbone, FPN, box head (4 conv + 1 fc) and mask
-# head, `frozen_stages=-1`, `norm_eval=False`, RGB ImageNet mean/std. mmdet's Cityscapes config
-# starts from a COCO-trained detector (`load_from`); that is removed here.
+# The yaml's model: no norm in the FPN and the heads, 2-fc box head (mmdet's FPN base as is).
+# Backbone norm: the yaml's FrozenBN (BN statistics and affine fixed at the checkpoint's values;
+# "without changes" adds no SyncBN). Frozen stages: CLoVE writes that it "fine-tuned all layers",
+# so every stage is trained (`frozen_stages=-1`); the yaml's FREEZE_AT=2 is
+# `--cfg-options model.backbone.frozen_stages=1`. mmdet's Cityscapes config starts from a
+# COCO-trained detector (`load_from`); that is removed here.
 # Data: mmdet's layout, data/cityscapes/{leftImg8bit,gtFine,annotations/instancesonly_filtered_
 # gtFine_{train,val}.json} (tools/dataset_converters/cityscapes.py of mmdet writes the json).
-_base_ = 'mmdet::cityscapes/mask-rcnn_r50_fpn_1x_cityscapes.py'
+_base_ = [
+    'mmdet::cityscapes/mask-rcnn_r50_fpn_1x_cityscapes.py', '../_base_/detectron2_frozen_bn.py'
+]
 default_scope = 'mmdet'
 load_from = None
 
-norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
-    data_preprocessor=dict(
-        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
-    backbone=dict(
-        type='ResNet',
-        depth=50,
-        frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
-        style='pytorch',
-        init_cfg=None),
-    neck=dict(norm_cfg=norm_cfg),
+    data_preprocessor=_base_.d2_data_preprocessor,
+    backbone=dict(_base_.d2_resnet50, frozen_stages=-1),
     roi_head=dict(
         bbox_head=dict(
-            type='Shared4Conv1FCBBoxHead',
-            conv_out_channels=256,
-            norm_cfg=norm_cfg,
             num_classes=8,
             # detectron2's default box loss (smooth L1 with beta 0 = L1), as mmdet's FPN base
             loss_bbox=dict(_delete_=True, type='L1Loss', loss_weight=1.0)),
-        mask_head=dict(norm_cfg=norm_cfg, num_classes=8)))
+        mask_head=dict(num_classes=8)))
 
 data_root = 'data/cityscapes/'
 backend_args = None
@@ -53,7 +45,7 @@ train_pipeline = [
     dict(type='PackDetInputs'),
 ]
 train_dataloader = dict(
-    batch_size=4,
+    batch_size=8,
     num_workers=4,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
@@ -91,6 +83,6 @@ optim_wrapper = dict(
     type='OptimWrapper', optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001))
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=8000, max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
-# bs 32 = 8 GPUs x 4; with fewer GPUs / images per GPU auto_scale_lr scales lr 0.01 linearly.
+# the paper's batch: 32 = 4 GPUs x 8 (fewer GPUs: gradient accumulation, see finetune.py)
 auto_scale_lr = dict(enable=True, base_batch_size=32)
 pretrained_parts = [dict(module='backbone', prefix='backbone.')]
