@@ -48,6 +48,7 @@ Usage::
         --size 32 --cfg-options model.backbone.depth=18 model.neck.in_channels=512
 """
 import argparse
+import contextlib
 import copy
 import datetime
 import json
@@ -305,8 +306,10 @@ def train_step(model, optim_wrapper, data) -> float:
 class Subject:
     """One config under test: its model, optimizer, batches and measured step times."""
 
-    def __init__(self, label: str, config: str, options: dict, args, tmpdir: str):
+    def __init__(self, label: str, config: str, options: dict, args, tmpdir: str,
+                 bf16: bool = False):
         self.label = label
+        self.bf16 = bf16
         self.config = config
         self.name = osp.splitext(osp.basename(config))[0]
         self.cfg = load_config(config, options)
@@ -317,6 +320,13 @@ class Subject:
         check_queue(self.model, args.batch, self.name)
         self.optim_wrapper = build_optim(self.model, self.cfg)
         self.num_params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        # before any step, so they see the same weights as the timed model's first step
+        self.gmacs = count_gmacs(self.model, self.cfg, self.batches[0]) if args.count_macs \
+            else None
+        self.bf16_loss = compare_bf16_loss(self.model, self.batches[0]) if args.check_bf16 \
+            else None
+        if bf16:
+            autocast_forward_bf16(self.optim_wrapper)
         self.times: List[float] = []
         self.cpu_times: List[float] = []
         self.losses: List[float] = []
@@ -340,6 +350,51 @@ def make_batches(cfg: Config, sizes, args, tmpdir: str) -> List[dict]:
         return [random_batch(sizes, args.batch, packs_geometry(cfg), rng) for _ in range(num)]
     demo = make_demo_root(tmpdir, max(2 * args.batch, 16), args.demo_image_size)
     return demo_batches(cfg, demo, args.batch, num, args.seed)
+
+
+def autocast_forward_bf16(optim_wrapper) -> None:
+    """Run the forward of every ``train_step`` (data preprocessor, model, losses, EMA) under CPU
+    ``torch.autocast(dtype=bfloat16)``; backward and the update run outside it, as with
+    MMEngine's ``AmpOptimWrapper`` on GPUs (weights, grads and optimizer state stay fp32)."""
+    base = optim_wrapper.optim_context
+
+    @contextlib.contextmanager
+    def context(model):
+        with base(model), torch.autocast('cpu', dtype=torch.bfloat16):
+            yield
+
+    optim_wrapper.optim_context = context
+
+
+def _forward_loss(model, data) -> float:
+    data = model.data_preprocessor(data, True)
+    losses = model(**data, mode='loss')
+    return float(model.parse_losses(losses)[0])
+
+
+def compare_bf16_loss(model, data) -> dict:
+    """The loss of one batch in fp32 and under bf16 autocast, on two copies of the same weights
+    (state, incl. the EMA teacher's first copy, identical)."""
+    with torch.no_grad():
+        fp32 = _forward_loss(copy.deepcopy(model), data)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            bf16 = _forward_loss(copy.deepcopy(model), data)
+    return dict(fp32=round(fp32, 6), bf16=round(bf16, 6),
+                rel_diff=round(abs(bf16 - fp32) / abs(fp32), 6))
+
+
+def count_gmacs(model, cfg: Config, data) -> float:
+    """Multiply-adds (GMAC) of one full train step (forward, backward, update, EMA) of a copy of
+    ``model``, counted by ``torch.utils.flop_counter.FlopCounterMode`` (convolutions, matmuls,
+    their backward; 1 MAC = 2 FLOPs). Elementwise ops (BN, ReLU, softmax, EMA) are not counted:
+    this is the dense-arithmetic floor of the step."""
+    from torch.utils.flop_counter import FlopCounterMode
+    clone = copy.deepcopy(model)
+    optim_wrapper = build_optim(clone, cfg)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        clone.train_step(data, optim_wrapper)
+    return round(counter.get_total_flops() / 2e9, 3)
 
 
 # ------------------------------------------------------------------------------------ memory
@@ -462,6 +517,9 @@ def summarize(subject: Subject, batch: int) -> dict:
         images_per_s=round(batch / median, 2),
         median_cpu_ms=round(statistics.median(subject.cpu_times) * 1e3, 1),
         last_loss=round(subject.losses[-1], 4),
+        autocast='bf16' if subject.bf16 else 'fp32',
+        gmacs_per_step=subject.gmacs,
+        bf16_vs_fp32_loss=subject.bf16_loss,
         step_times_ms=[round(t * 1e3, 1) for t in times],
     )
 
@@ -493,6 +551,17 @@ def format_table(result: dict) -> str:
                                for i, (c, w) in enumerate(zip(row, widths))))
         if j == 0:
             lines.append('  '.join('-' * w for w in widths))
+    for r in rows:
+        extra = [f"forward {r['autocast']}"]
+        if r.get('gmacs_per_step') is not None:
+            extra.append(f"{r['gmacs_per_step']:.2f} GMAC per step (conv/matmul floor)")
+        if r.get('bf16_vs_fp32_loss'):
+            c = r['bf16_vs_fp32_loss']
+            extra.append(f"loss fp32 {c['fp32']:.6f} vs bf16 autocast {c['bf16']:.6f} "
+                         f"(rel. diff {c['rel_diff']:.2e})")
+        lines.append(f"{r['label']}: " + '; '.join(extra))
+    if 'ratio_b_over_a_gmacs' in result:
+        lines.append(f"ratio B/A of multiply-adds: {result['ratio_b_over_a_gmacs']:.3f}")
     if 'ratio_b_over_a' in result:
         lines.append(f"ratio B/A of median step time: {result['ratio_b_over_a']:.3f}  "
                      f"(of means {result['ratio_b_over_a_mean']:.3f}, of minima "
@@ -541,6 +610,17 @@ def parse_args(argv=None):
                         help='overrides for both configs (MMEngine syntax)')
     parser.add_argument('--vs-cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help='extra overrides for the --vs config only')
+    parser.add_argument('--bf16', action='store_true',
+                        help='forward of both configs under CPU torch.autocast(bfloat16)')
+    parser.add_argument('--vs-bf16', action='store_true',
+                        help='forward of the --vs config only under CPU bf16 autocast (e.g. '
+                        'the same config --vs itself: fp32 vs bf16 in one run)')
+    parser.add_argument('--count-macs', action='store_true',
+                        help='count the multiply-adds of one train step per config '
+                        '(torch FlopCounterMode)')
+    parser.add_argument('--check-bf16', action='store_true',
+                        help='loss of the first batch in fp32 and under bf16 autocast, per '
+                        'config (same weights)')
     parser.add_argument('--json', metavar='OUT', help='also write the results as JSON')
     parser.add_argument('--verbose', action='store_true', help='show MMEngine warnings')
     parser.add_argument('--_mem-probe', dest='mem_probe', action='store_true',
@@ -576,15 +656,18 @@ def main(argv=None) -> dict:
         print(MEM_TAG + json.dumps(memory_probe(args)), flush=True)
         return {}
 
-    runs = [('A', args.config, list(args.cfg_options))]
+    runs = [('A', args.config, list(args.cfg_options), args.bf16)]
     if args.vs:
-        runs.append(('B', args.vs, list(args.cfg_options) + list(args.vs_cfg_options)))
+        runs.append(('B', args.vs, list(args.cfg_options) + list(args.vs_cfg_options),
+                     args.bf16 or args.vs_bf16))
+    elif args.vs_bf16:
+        raise SystemExit('--vs-bf16 needs --vs')
     prepare_message_hub()
     load_start = _loadavg()
     tmpdir = tempfile.mkdtemp(prefix='densepre_bench_')
     try:
-        subjects = [Subject(label, cfg, parse_cfg_options(raw), args, tmpdir)
-                    for label, cfg, raw in runs]
+        subjects = [Subject(label, cfg, parse_cfg_options(raw), args, tmpdir, bf16=bf16)
+                    for label, cfg, raw, bf16 in runs]
         for i in range(args.warmup + args.iters):
             # alternate which model goes first so neither always follows the other
             order = subjects if i % 2 == 0 else subjects[::-1]
@@ -599,8 +682,8 @@ def main(argv=None) -> dict:
     if args.mem == 'subprocess':
         # after the timing phase; the probes run concurrently (peak RSS is per process, so they
         # do not disturb each other's figure, only each other's speed)
-        procs = [start_memory_probe(cfg, raw, args) for _, cfg, raw in runs]
-        for r, (_, cfg, _), proc in zip(results, runs, procs):
+        procs = [start_memory_probe(cfg, raw, args) for _, cfg, raw, _ in runs]
+        for r, (_, cfg, _, _), proc in zip(results, runs, procs):
             r['memory'] = finish_memory_probe(cfg, proc)
     out = dict(
         settings=dict(
@@ -619,6 +702,8 @@ def main(argv=None) -> dict:
         out['ratio_b_over_a_mean'] = round(b['mean_ms'] / a['mean_ms'], 4)
         out['ratio_b_over_a_min'] = round(b['min_ms'] / a['min_ms'], 4)
         out['ratio_b_over_a_cpu'] = round(b['median_cpu_ms'] / a['median_cpu_ms'], 4)
+        if a['gmacs_per_step'] and b['gmacs_per_step']:
+            out['ratio_b_over_a_gmacs'] = round(b['gmacs_per_step'] / a['gmacs_per_step'], 4)
         # step i of B ran right after / before step i of A: the median of these paired ratios
         # is the least sensitive to load that changes over the run
         out['ratio_b_over_a_paired'] = round(statistics.median(
