@@ -48,7 +48,7 @@ def test_two_gloo_processes_match_one_process(demo_root, tmp_path):
 
     a, b = state(tmp_path / 'single/epoch_2.pth'), state(tmp_path / 'ddp/epoch_2.pth')
     for k in a:
-        if k == 'queue':  # same columns, enqueued in rank order: compare as sets
+        if k == 'queue.queue':  # same columns, enqueued in rank order: compare as sets
             qa, qb = a[k], b[k]
             order_a = torch.argsort(qa[0]) if qa.shape[1] else None
             torch.testing.assert_close(qa[:, order_a], qb[:, torch.argsort(qb[0])],

@@ -321,7 +321,7 @@ def test_lewel_m_loss_terms_sum_to_weighted_total():
     averaged over the two directions."""
     beta, tau = 0.3, 0.2
     model = tiny_model('m', beta=beta, symmetric=True)
-    queue = model.queue.clone()
+    queue = model.queue.queue.clone()
     torch.manual_seed(1)
     x = [torch.randn(4, 3, 96, 96), torch.randn(4, 3, 96, 96)]
     out = model.loss(x, None)
@@ -341,7 +341,7 @@ def test_lewel_m_loss_terms_sum_to_weighted_total():
     assert out['l_aligned'].item() == pytest.approx(la.item(), rel=1e-4)
     assert total.item() == pytest.approx(((1 - beta) * lg + beta * la).item(), rel=1e-4)
     # one key batch per iteration (view 2's keys) also when symmetric; aligned keys not queued
-    assert int(model.queue_ptr) == 4
+    assert int(model.queue.ptr) == 4
 
 
 def test_global_only_builds_no_aligned_branch():
@@ -551,7 +551,7 @@ def test_one_epoch_through_runner(kind, tiny_data, tmp_path):
     teacher = 'target_net' if kind == 'b' else 'encoder_k'
     assert any(k.startswith(f'{teacher}.module.aligned_projector') for k in state)
     if kind == 'm':
-        assert int(state['queue_ptr']) == 8  # 2 steps x 1 key batch x 4
+        assert int(state['queue.ptr']) == 8  # 2 steps x 1 key batch x 4
     # the alignment-map visualiser runs on the checkpoint
     sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
     try:
@@ -651,7 +651,7 @@ def test_lewel_m_two_processes_equal_one(tiny_data, tmp_path):
     a = load_state(tmp_path / 'single' / 'epoch_2.pth')
     b = load_state(tmp_path / 'ddp' / 'epoch_2.pth')
     for k in a:
-        if k == 'queue':  # the same keys, enqueued in rank order: compare as sets
+        if k == 'queue.queue':  # the same keys, enqueued in rank order: compare as sets
             torch.testing.assert_close(a[k][:, torch.argsort(a[k][0])],
                                        b[k][:, torch.argsort(b[k][0])], rtol=1e-3, atol=1e-4)
         else:

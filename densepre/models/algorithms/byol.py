@@ -8,6 +8,7 @@ from mmpretrain.models import BaseSelfSupervisor
 
 from densepre.registry import MODELS
 from ..utils.ema import EMATeacher
+from ..utils.multiview import MultiViewBatch, ViewPairs, count_fallback_crops, forward_views
 
 
 @MODELS.register_module()
@@ -31,6 +32,15 @@ class BYOL(BaseSelfSupervisor):
             statistics), ``'eman'`` (EMAN, Cai et al. 2021: EMA'd statistics, target BN in eval
             mode — LEWEL's setting) or ``'ema'`` (EMA'd but unused; densepre's old
             ``ema_buffers=True``). Defaults to ``'copy'``.
+        view_pairs (dict, optional): multi-crop BYOL: ``dict(keys=[groups], queries=[groups])``
+            (:class:`~densepre.models.utils.ViewPairs`) — the target network encodes the views
+            of the ``keys`` groups, the online network predicts each of them from every other
+            view of the ``queries`` groups. The loss is ``(2/|P|)·Σ_{(o,t)∈P} 2 − 2·cos(q(z_o),
+            z′_t)``, which for two views is Eq. 4's sum of both directions. Needs the pipeline
+            to pack ``view_groups``. Default: the two-view loss above on ``inputs[0:2]``.
+        batch_views (bool): with ``view_pairs``, run the views of one size through the online /
+            target network (and the predictor) as one concatenated batch (multi-crop batching;
+            BN normalises over them together). ``False``: one pass per view. Defaults to True.
     """
 
     #: subclasses that add online modules after ``__init__`` build the teacher themselves
@@ -43,6 +53,8 @@ class BYOL(BaseSelfSupervisor):
                  base_momentum: float = 0.004,
                  end_momentum: float = 0.,
                  teacher_buffers: str = 'copy',
+                 view_pairs: Optional[dict] = None,
+                 batch_views: bool = True,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -51,6 +63,8 @@ class BYOL(BaseSelfSupervisor):
         self.base_momentum = base_momentum
         self.end_momentum = end_momentum
         self.teacher_buffers = teacher_buffers
+        self.view_pairs = ViewPairs.build(view_pairs)
+        self.batch_views = batch_views
         if self._build_teacher_in_init:
             self.build_teacher()
 
@@ -86,8 +100,33 @@ class BYOL(BaseSelfSupervisor):
 
     def loss(self, inputs: List[torch.Tensor], data_samples: list,
              **kwargs) -> Dict[str, torch.Tensor]:
+        if self.view_pairs is not None:
+            return self.multiview_loss(MultiViewBatch(inputs, data_samples))
         z1, z2 = self.online_projection(inputs[0]), self.online_projection(inputs[1])
         with torch.no_grad():
             self.update_teacher()
             t1, t2 = self.target_projection(inputs[0]), self.target_projection(inputs[1])
         return dict(loss=self.head.loss(z1, t2) + self.head.loss(z2, t1))
+
+    def online_prediction(self, img: torch.Tensor) -> torch.Tensor:
+        """``q(g(f(img)))``: the online prediction of a view."""
+        return self.head.predictor([self.online_projection(img)])[0]
+
+    def multiview_loss(self, views: MultiViewBatch) -> Dict[str, torch.Tensor]:
+        """BYOL over the declared view pairs; predictions and targets computed once per view."""
+        online_idx, target_idx, pairs = self.view_pairs.resolve(views)
+        if self.batch_views:
+            run = forward_views
+        else:
+            def run(fn, imgs):
+                return [fn(x) for x in imgs]
+        preds = dict(zip(online_idx, run(self.online_prediction,
+                                         [views.inputs[i] for i in online_idx])))
+        with torch.no_grad():
+            self.update_teacher()
+            targets = dict(zip(target_idx, run(self.target_projection,
+                                               [views.inputs[i] for i in target_idx])))
+        loss = sum(self.head.loss_module(preds[o], targets[t]) for o, t in pairs)
+        loss = loss * (2.0 / len(pairs))
+        return dict(loss=loss, crop_fallbacks=count_fallback_crops(views.data_samples,
+                                                                   loss.device))

@@ -307,8 +307,8 @@ class LEWELM(LEWELMixin, MoCoV2):
                  **kwargs) -> None:
         super().__init__(backbone=backbone, neck=neck, head=head, symmetric=symmetric, **kwargs)
         out = getattr(self.neck, 'out_channels', None)
-        if out is not None and out != self.queue.shape[0]:
-            raise ValueError(f'feat_dim ({self.queue.shape[0]}) must equal the output size d of '
+        if out is not None and out != self.queue.dim:
+            raise ValueError(f'feat_dim ({self.queue.dim}) must equal the output size d of '
                              f'the coupled head ({out})')
         self._init_lewel(aligned_projector, num_groups, temperature, beta, map_head, map_mode)
         self.aligned_loss = MODELS.build(aligned_loss) if self.with_aligned else None

@@ -6,13 +6,15 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.dist import all_gather, get_world_size
+from mmengine.dist import get_world_size
 from mmengine.logging import print_log
 from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 
 from densepre.registry import MODELS
 from ..utils.ema import EMATeacher
+from ..utils.feature_queue import FeatureQueue
+from ..utils.multiview import MultiViewBatch, ViewPairs, count_fallback_crops, forward_views
 
 
 @MODELS.register_module()
@@ -23,8 +25,17 @@ class MoCoV2(BaseSelfSupervisor):
 
     The key encoder ``encoder_k`` is an :class:`EMATeacher` of backbone + neck with a fixed
     momentum (MoCo Eq. 2, ``θ_k ← m·θ_k + (1 − m)·θ_q``; BN statistics copied from the query
-    encoder, keys computed in train mode with ShuffleBN). The queue holds the keys of the last
-    ``queue_len / batch`` iterations (one key batch enqueued per iteration).
+    encoder, keys computed in train mode with ShuffleBN). The queue (:class:`FeatureQueue`,
+    ``queue``) holds the keys of the last ``queue_len / batch`` iterations (one key batch
+    enqueued per iteration and key view).
+
+    Which views are queries and which are keys is either the two-view default (view 1 is the
+    query of view 2's key; ``symmetric`` adds the reverse) or declared by group name in
+    ``view_pairs`` (multi-crop, Revisiting-Contrastive Sec. 4): e.g.
+    ``dict(keys=['key'], queries=['query', 'local'])`` makes every view of the ``query`` and
+    ``local`` groups a query of the key view; small crops are then never encoded by the key
+    encoder and never enqueued. The loss is the mean of the pairs' InfoNCE losses, and every key
+    view is enqueued once.
 
     Args:
         backbone, neck, head (dict): encoder, MLP head, ``ContrastiveHead`` (τ).
@@ -36,6 +47,13 @@ class MoCoV2(BaseSelfSupervisor):
         symmetric (bool): also use view 2 as the query of view 1's key (a symmetrised loss, the
             mean of both directions). Only the keys of view 2 are enqueued, so the queue still
             covers ``queue_len / batch`` iterations as in MoCo v2. Defaults to False (MoCo v2).
+            Ignored with ``view_pairs``.
+        view_pairs (dict, optional): ``dict(keys=[groups], queries=[groups])`` (see
+            :class:`~densepre.models.utils.ViewPairs`); needs the pipeline to pack
+            ``view_groups``.
+        batch_views (bool): with ``view_pairs``, run the views of one role and size through the
+            encoder as one concatenated batch (multi-crop batching; BN normalises over them
+            together). ``False``: one pass per view. Defaults to True.
     """
 
     #: subclasses that add online modules after ``__init__`` build the teacher themselves
@@ -50,6 +68,8 @@ class MoCoV2(BaseSelfSupervisor):
                  momentum: float = 0.001,
                  shuffle_bn: bool = True,
                  symmetric: bool = False,
+                 view_pairs: Optional[dict] = None,
+                 batch_views: bool = True,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -57,10 +77,11 @@ class MoCoV2(BaseSelfSupervisor):
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.momentum = momentum
         self.queue_len = queue_len
-        self.register_buffer('queue', F.normalize(torch.randn(feat_dim, queue_len), dim=0))
-        self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
+        self.queue = FeatureQueue(queue_len, feat_dim)
         self.shuffle_bn = shuffle_bn
         self.symmetric = symmetric
+        self.view_pairs = ViewPairs.build(view_pairs)
+        self.batch_views = batch_views
         self._warned_shuffle = False
         if self._build_teacher_in_init:
             self.build_teacher()
@@ -88,14 +109,17 @@ class MoCoV2(BaseSelfSupervisor):
     @torch.no_grad()
     def _dequeue_and_enqueue(self, keys: torch.Tensor) -> None:
         """Replace the oldest ``world_size × N`` keys of the queue by ``keys`` of all processes."""
-        keys = torch.cat(all_gather(keys), dim=0)
-        batch_size = keys.shape[0]
-        ptr = int(self.queue_ptr)
-        if self.queue_len % batch_size:
-            raise ValueError(f'queue_len={self.queue_len} must be a multiple of the total key '
-                             f'batch {batch_size}')
-        self.queue[:, ptr:ptr + batch_size] = keys.transpose(0, 1)
-        self.queue_ptr[0] = (ptr + batch_size) % self.queue_len
+        self.queue.enqueue(keys)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints from before FeatureQueue stored the queue as the buffers `queue` (C, K)
+        # and `queue_ptr`, and were full
+        old = state_dict.get(prefix + 'queue')
+        if isinstance(old, torch.Tensor) and old.dim() == 2:
+            state_dict[prefix + 'queue.queue'] = state_dict.pop(prefix + 'queue')
+            state_dict[prefix + 'queue.ptr'] = state_dict.pop(prefix + 'queue_ptr')
+            state_dict[prefix + 'queue.filled'] = torch.tensor([old.shape[1]])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def encode_query(self, img: torch.Tensor) -> torch.Tensor:
         """L2-normalised query embeddings q (N, C)."""
@@ -131,13 +155,15 @@ class MoCoV2(BaseSelfSupervisor):
     def contrastive_loss(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """InfoNCE of queries ``q`` against positives ``k`` and the queue's negatives."""
         l_pos = torch.einsum('nc,nc->n', q, k).unsqueeze(-1)
-        l_neg = torch.einsum('nc,ck->nk', q, self.queue.clone().detach())
+        l_neg = torch.einsum('nc,ck->nk', q, self.queue.queue.clone().detach())
         return self.head.loss(l_pos, l_neg)
 
     def loss(self, inputs: List[torch.Tensor], data_samples: list,
              **kwargs) -> Dict[str, torch.Tensor]:
         with torch.no_grad():
             self.update_teacher()
+        if self.view_pairs is not None:
+            return self.multiview_loss(MultiViewBatch(inputs, data_samples))
         pairs = [(0, 1), (1, 0)] if self.symmetric else [(0, 1)]
         losses, keys = [], []
         for qi, ki in pairs:
@@ -147,3 +173,18 @@ class MoCoV2(BaseSelfSupervisor):
             keys.append(k)
         self._dequeue_and_enqueue(keys[0])  # one key batch per iteration (see `symmetric`)
         return dict(loss=sum(losses) / len(losses))
+
+    def multiview_loss(self, views: MultiViewBatch) -> Dict[str, torch.Tensor]:
+        """Mean InfoNCE over the ``view_pairs`` of the batch; each key view enqueued once."""
+        query_idx, key_idx, pairs = self.view_pairs.resolve(views)
+        if self.batch_views:
+            run = forward_views
+        else:
+            def run(fn, imgs):
+                return [fn(x) for x in imgs]
+        queries = dict(zip(query_idx, run(self.encode_query, [views.inputs[i] for i in query_idx])))
+        keys = dict(zip(key_idx, run(self.encode_key, [views.inputs[i] for i in key_idx])))
+        loss = sum(self.contrastive_loss(queries[q], keys[k]) for q, k in pairs) / len(pairs)
+        self._dequeue_and_enqueue(torch.cat([keys[k] for k in key_idx]))
+        return dict(loss=loss, crop_fallbacks=count_fallback_crops(views.data_samples,
+                                                                   loss.device))

@@ -19,7 +19,61 @@ from .correspondence import FALLBACK_FIELD, GEOMETRY_KEY, stack_geometries
 #: data-sample field holding the group name of each view (written by GeoMultiView).
 VIEW_GROUPS_KEY = 'view_groups'
 
-__all__ = ['VIEW_GROUPS_KEY', 'MultiViewBatch', 'forward_views', 'split_outputs']
+__all__ = [
+    'VIEW_GROUPS_KEY', 'MultiViewBatch', 'forward_views', 'split_outputs', 'ViewPairs',
+    'count_fallback_crops'
+]
+
+
+def count_fallback_crops(data_samples: Optional[Sequence], device=None) -> torch.Tensor:
+    """Number of constrained crops of a batch that fell back unconstrained (0 without recorded
+    geometry), as a float tensor for the loss dict, so it is logged every iteration."""
+    if not data_samples or getattr(data_samples[0], GEOMETRY_KEY, None) is None:
+        return torch.zeros((), device=device)
+    return stack_geometries(data_samples)[..., FALLBACK_FIELD].sum().to(device)
+
+
+class ViewPairs:
+    """The (query, key) view pairs of a loss, declared in the config by group names.
+
+    ``dict(keys=['global'], queries=['global', 'local'])`` pairs every view of the ``keys``
+    groups with every *other* view of the ``queries`` groups (multi-crop: small crops are queries
+    only, so they are never keys — never encoded by a key / target network, never enqueued).
+
+    Args:
+        keys (list[str]): groups whose views are keys / targets.
+        queries (list[str]): groups whose views are queries / online predictions.
+    """
+
+    def __init__(self, keys: Sequence[str], queries: Sequence[str]) -> None:
+        keys = [keys] if isinstance(keys, str) else list(keys)
+        queries = [queries] if isinstance(queries, str) else list(queries)
+        if not keys or not queries or not all(isinstance(g, str) for g in keys + queries):
+            raise ValueError(f'view_pairs needs non-empty lists of group names, got '
+                             f'keys={keys}, queries={queries}')
+        self.keys, self.queries = tuple(keys), tuple(queries)
+
+    @classmethod
+    def build(cls, spec) -> Optional['ViewPairs']:
+        if spec is None or isinstance(spec, ViewPairs):
+            return spec
+        unknown = set(spec) - {'keys', 'queries'}
+        if unknown:
+            raise KeyError(f'view_pairs has unknown keys {sorted(unknown)}; expected '
+                           "dict(keys=[group names], queries=[group names])")
+        return cls(spec['keys'], spec['queries'])
+
+    def resolve(self, views: 'MultiViewBatch') -> Tuple[List[int], List[int], List[tuple]]:
+        """``(query view indices, key view indices, [(query, key), ...])`` of a batch."""
+        key_idx, query_idx = views.indices(*self.keys), views.indices(*self.queries)
+        pairs = [(q, k) for k in key_idx for q in query_idx if q != k]
+        if not pairs:
+            raise ValueError(f'view_pairs {self} gives no pair of distinct views for the view '
+                             f'groups {views.groups}')
+        return query_idx, key_idx, pairs
+
+    def __repr__(self) -> str:
+        return f'ViewPairs(keys={list(self.keys)}, queries={list(self.queries)})'
 
 
 def split_outputs(out, sizes: Sequence[int]) -> list:
@@ -112,10 +166,5 @@ class MultiViewBatch:
         return dict(zip(idx, forward_views(fn, [self.inputs[i] for i in idx])))
 
     def num_fallback_crops(self) -> torch.Tensor:
-        """Number of constrained crops of the batch that fell back unconstrained (0 without
-        recorded geometry), a float tensor for the loss dict / log."""
-        device = self.inputs[0].device
-        if not self.data_samples or getattr(self.data_samples[0], GEOMETRY_KEY, None) is None:
-            return torch.zeros((), device=device)
-        geoms = stack_geometries(self.data_samples)
-        return geoms[..., FALLBACK_FIELD].sum().to(device)
+        """See :func:`count_fallback_crops`."""
+        return count_fallback_crops(self.data_samples, self.inputs[0].device)
