@@ -14,7 +14,7 @@ def with_hook(tmp_path, algo, hook):
 
 
 def load(path):
-    return torch.load(path, map_location='cpu', weights_only=False)
+    return torch.load(path, map_location='cpu', weights_only=True)
 
 
 @pytest.mark.parametrize('algo', ['mocov2', 'byol'])
@@ -67,8 +67,10 @@ def test_kill_during_checkpoint_save_keeps_previous_checkpoint(demo_root, tmp_pa
 
 def test_resume_with_other_world_size_is_refused(demo_root, tmp_path):
     run_train(TINY['mocov2'], tmp_path, *data_opts(demo_root), 'train_cfg.max_epochs=1')
+    from densepre.engine.checkpoint_io import DIGEST_KEY, content_digest
     ckpt = load(tmp_path / 'epoch_1.pth')
     ckpt['meta']['world_size'] = 4
+    ckpt[DIGEST_KEY] = content_digest(ckpt)  # a deliberate edit, not a corruption
     torch.save(ckpt, tmp_path / 'from_4.pth')
     proc = run_train(TINY['mocov2'], tmp_path / 'resumed', *data_opts(demo_root),
                      extra_args=['--resume', str(tmp_path / 'from_4.pth')], check=False)

@@ -8,6 +8,8 @@ from mmpretrain.datasets import CustomDataset
 
 from densepre.registry import DATASETS
 
+from .seeding import seeded_rng
+
 # Named class subsets shipped with densepre: IN-100 is CMC's (Tian et al., 2019) 100-class list,
 # the subset LEWEL / CMC / many SSL ablations use.
 PACKAGED_SUBSETS = {
@@ -98,7 +100,34 @@ class ImageList(CustomDataset):
             if self.with_label:
                 info['gt_label'] = label
             data_list.append(info)
+        check_images_exist(self, data_list)
         return data_list
+
+    def __getitem__(self, idx):
+        # SeededIndexSampler tags indices with the seed of this sample's augmentations
+        with seeded_rng(getattr(idx, 'seed', None)):
+            return super().__getitem__(int(idx))
+
+
+def _source(dataset) -> str:
+    return dataset.ann_file or dataset.img_prefix
+
+
+def check_images_exist(dataset, data_list: List[dict], probe: int = 16) -> None:
+    """One clear error at start instead of a skip warning per image: the list is empty, or none
+    of its first ``probe`` images exists (a wrong ``data_prefix`` / ``data_root``)."""
+    name = type(dataset).__name__
+    if not data_list:
+        raise ValueError(f'{name}: {_source(dataset)} lists no image (expected one '
+                         '"relative/path.jpg [label]" per line, or images in class folders)')
+    paths = [d['img_path'] for d in data_list[:probe]]
+    if any('://' in p for p in paths):  # remote storage: checked when read
+        return
+    if not any(osp.isfile(p) for p in paths):
+        raise FileNotFoundError(
+            f'{name}: none of the first {len(paths)} images listed in {_source(dataset)} exists, '
+            f'e.g. {paths[0]}. Is data_prefix / data_root right? (images are looked up under '
+            f'{dataset.img_prefix})')
 
 
 @DATASETS.register_module()
@@ -121,5 +150,7 @@ class CocoImages(ImageList):
                 raise ValueError(f'{self.ann_file} is not a COCO json with an "images" list: '
                                  f'{e}') from e
         backend = get_file_backend(self.img_prefix, enable_singleton=True)
-        return [{'img_path': backend.join_path(self.img_prefix, im['file_name'])}
-                for im in sorted(images, key=lambda im: im['id'])]
+        data_list = [{'img_path': backend.join_path(self.img_prefix, im['file_name'])}
+                     for im in sorted(images, key=lambda im: im['id'])]
+        check_images_exist(self, data_list)
+        return data_list

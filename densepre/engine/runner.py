@@ -1,25 +1,38 @@
 """densepre's Runner: MMEngine's Runner plus what long pretraining jobs need to survive.
 
-* Checkpoints are written atomically (to ``<name>.part``, then renamed), so a kill during a save
-  leaves the previous checkpoint and the ``last_checkpoint`` pointer intact.
-* Checkpoints record the RNG states and the world size; ``--resume`` restores the RNG states (so a
-  resumed single-process CPU run reproduces the uninterrupted losses) and refuses to resume with a
-  different world size unless ``resume_allow_world_size_change=True`` (the global batch, the LR and
-  MoCo's queue arithmetic would silently change).
-* Distributed runs on CPU (gloo): the process group is created without touching CUDA, SyncBN is
-  reverted to BN (SyncBN is GPU-only) and DDP wraps the model without ``device_ids``.
+* Checkpoints are written atomically (to ``<name>.part``, then renamed); the checkpoint hook
+  (:class:`~densepre.engine.hooks.SafeCheckpointHook`, used in place of every ``CheckpointHook``)
+  points ``last_checkpoint`` at the new file (atomically, relative to the work dir) and deletes the
+  oldest checkpoint only after that, so a kill at any moment leaves a complete checkpoint that
+  ``--resume auto`` finds. A failed write (full disk) removes the ``.part`` file and says so.
+* Checkpoints hold only tensors and plain containers and load with
+  ``torch.load(weights_only=True)`` (:mod:`densepre.engine.checkpoint_io`); they carry a SHA-256 of
+  their content that is verified on load. ``--resume`` and ``load_from`` never unpickle
+  arbitrary objects unless ``trust_checkpoint=True`` (``tools/train.py --trust-checkpoint``).
+* Checkpoints record the RNG states and the world size; ``--resume`` restores the RNG states,
+  refuses a model whose tensors differ from the checkpoint's (naming the file and the keys) and
+  refuses a different world size unless ``resume_allow_world_size_change=True`` (the global
+  batch, the LR and MoCo's queue arithmetic would silently change). Data augmentation is seeded
+  per sample (:mod:`densepre.datasets.seeding`), so a resumed run reproduces the uninterrupted
+  losses with any number of (persistent) workers.
+* A data loader that would yield no batch (``batch_size`` larger than the data with
+  ``drop_last=True``, or an empty dataset) is refused when it is built, before training.
+* Distributed runs on CPU (gloo): the process group is created without touching CUDA, with the
+  collective timeout ``env_cfg.dist_cfg.timeout`` (seconds), SyncBN is reverted to BN (SyncBN is
+  GPU-only) and DDP wraps the model without ``device_ids``.
 * Single-process runs of SyncBN configs revert SyncBN to BN with one warning; AMP configs run
   fp16 on GPUs, bf16 autocast on CPUs with bf16 instructions and fp32 (one warning) on other
   CPUs (densepre/engine/amp.py). ``channels_last = True`` in a config makes the model and the
   data preprocessor's output channels-last (densepre/engine/channels_last.py).
-* Resuming loads our own (trusted) checkpoints with full unpickling, which torch >= 2.6 refuses by
-  default; a truncated or corrupt file gives an error naming it.
 """
 import contextlib
+import copy
+import datetime
 import logging
 import os
 import os.path as osp
 import random
+import shutil
 from typing import Optional
 
 import numpy as np
@@ -40,11 +53,13 @@ def _has_sync_bn(model: torch.nn.Module) -> bool:
                for m in model.modules())
 
 
+DEFAULT_DIST_TIMEOUT = 600  # seconds; see docs/reliability.md
+
+
 @contextlib.contextmanager
 def trusted_torch_load():
-    """Let ``torch.load`` unpickle a checkpoint densepre wrote itself (it contains MMEngine and
-    numpy objects, which torch >= 2.6's ``weights_only`` default rejects). Only used for resuming
-    from a work dir; pretrained weights given to transfer configs are loaded weights-only."""
+    """Let ``torch.load`` fully unpickle (only for files the user marked as trusted with
+    ``--trust-checkpoint``, e.g. read through MMEngine's remote-file loaders)."""
     old = os.environ.get('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')
     os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
     try:
@@ -67,28 +82,76 @@ def get_rng_state() -> dict:
 def set_rng_state(state: dict) -> None:
     random.setstate(state['python'])
     np.random.set_state(state['numpy'])
-    torch.set_rng_state(state['torch'])
+    torch.set_rng_state(state['torch'].cpu())
     if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state['cuda'])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
+
+
+def _is_checkpoint_hook_type(t) -> bool:
+    from mmengine.hooks import CheckpointHook
+    return t in ('CheckpointHook', 'mmengine.CheckpointHook') or t is CheckpointHook
+
+
+def model_mismatch(model: torch.nn.Module, state: dict) -> list:
+    """Lines describing how ``state`` (a state dict, ``module.`` stripped) differs from
+    ``model``'s: missing / unexpected keys and shape mismatches."""
+    own = model.state_dict()
+    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f'{k} {tuple(own[k].shape)} vs {tuple(state[k].shape)}' for k in own
+              if k in state and hasattr(state[k], 'shape')
+              and tuple(own[k].shape) != tuple(state[k].shape)]
+    lines = []
+    if missing:
+        lines.append(f'{len(missing)} model tensors not in the checkpoint: '
+                     + ', '.join(missing[:8]) + (' ...' if len(missing) > 8 else ''))
+    if unexpected:
+        lines.append(f'{len(unexpected)} checkpoint tensors the model does not have: '
+                     + ', '.join(unexpected[:8]) + (' ...' if len(unexpected) > 8 else ''))
+    if shapes:
+        lines.append(f'{len(shapes)} shape mismatches (model vs checkpoint): '
+                     + '; '.join(shapes[:6]) + (' ...' if len(shapes) > 6 else ''))
+    return lines
 
 
 @RUNNERS.register_module()
 class DenseRunner(Runner):
-    """MMEngine ``Runner`` with atomic checkpoints, exact resume and CPU-distributed support.
+    """MMEngine ``Runner`` with kill-safe weights-only checkpoints, exact resume and
+    CPU-distributed support.
 
-    Config keys it reads besides MMEngine's: ``resume_allow_world_size_change`` (bool).
+    Config keys it reads besides MMEngine's: ``resume_allow_world_size_change`` (bool),
+    ``trust_checkpoint`` (bool; set by ``tools/train.py --trust-checkpoint``) and
+    ``env_cfg.dist_cfg.timeout`` (seconds, default :data:`DEFAULT_DIST_TIMEOUT`).
     """
 
     def setup_env(self, env_cfg: dict) -> None:
+        env_cfg = copy.deepcopy(dict(env_cfg))
+        dist_cfg = dict(env_cfg.get('dist_cfg') or {})
+        timeout = dist_cfg.setdefault('timeout', DEFAULT_DIST_TIMEOUT)
+        if not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ValueError(f'env_cfg.dist_cfg.timeout must be a positive number of seconds, '
+                             f'got {timeout!r}')
+        env_cfg['dist_cfg'] = dist_cfg
+        self._dist_timeout = timeout
         # MMEngine's init_dist calls torch.cuda.set_device(LOCAL_RANK), which fails on a CPU-only
         # machine: create the gloo process group ourselves from torchrun's env:// variables.
         if self._launcher != 'none' and not torch.cuda.is_available() and not is_distributed():
-            backend = env_cfg.get('dist_cfg', {}).get('backend', 'gloo')
+            backend = dist_cfg.get('backend', 'gloo')
             if backend != 'gloo':
                 print_log(f'no CUDA device: using the gloo backend instead of {backend!r}',
                           logger='current', level=logging.WARNING)
-            torch_dist.init_process_group(backend='gloo')
+            torch_dist.init_process_group(backend='gloo',
+                                          timeout=datetime.timedelta(seconds=timeout))
         super().setup_env(env_cfg)
+
+    def register_default_hooks(self, hooks: Optional[dict] = None) -> None:
+        from .hooks.checkpoint import SafeCheckpointHook
+        hooks = copy.deepcopy(dict(hooks or {}))
+        ckpt = hooks.get('checkpoint', dict(type='CheckpointHook', interval=1))
+        if isinstance(ckpt, dict) and _is_checkpoint_hook_type(ckpt.get('type', 'CheckpointHook')):
+            hooks['checkpoint'] = dict(ckpt, type=SafeCheckpointHook)
+        super().register_default_hooks(hooks)
 
     def wrap_model(self, model_wrapper_cfg: Optional[dict], model: torch.nn.Module):
         if is_model_wrapper(model):
@@ -113,34 +176,126 @@ class DenseRunner(Runner):
         optim_wrapper = amp_optim_wrapper_cfg(optim_wrapper, logger=self.logger)
         return super().build_optim_wrapper(optim_wrapper)
 
+    @staticmethod
+    def build_dataloader(dataloader, seed: Optional[int] = None, diff_rank_seed: bool = False):
+        """MMEngine's ``build_dataloader`` with per-sample augmentation seeds
+        (:class:`~densepre.datasets.seeding.SeededIndexSampler`) and a refusal of loaders that
+        would yield no batch."""
+        from densepre.datasets.seeding import SeededIndexSampler
+        if isinstance(dataloader, dict):
+            dataloader = copy.deepcopy(dataloader)
+            sampler = dataloader.get('sampler')
+            if isinstance(sampler, dict) and sampler.get('type') not in (SeededIndexSampler,
+                                                                          'SeededIndexSampler'):
+                dataloader['sampler'] = dict(type=SeededIndexSampler, sampler=sampler)
+        loader = Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+        check_yields_batches(loader)
+        if getattr(loader, 'generator', None) is None:
+            # the loader draws its workers' base seed when an iterator is created: from its own
+            # generator, not the global RNG (a resumed run creates it at another point of the
+            # global stream than the uninterrupted run, whose persistent iterator already exists)
+            loader.generator = torch.Generator()
+            loader.generator.manual_seed(seed if seed is not None else 0)
+        return loader
+
+    def call_hook(self, fn_name: str, **kwargs) -> None:
+        super().call_hook(fn_name, **kwargs)
+        if fn_name == 'before_save_checkpoint':  # after every hook had its say: store safely
+            from .checkpoint_io import encode_checkpoint
+            try:
+                encode_checkpoint(kwargs['checkpoint'])
+            except TypeError as e:
+                self.logger.warning(f'{e}: this checkpoint is stored with full pickling and '
+                                    'resuming from it will need --trust-checkpoint')
+
     @master_only
     def save_checkpoint(self, out_dir: str, filename: str, *args, meta: Optional[dict] = None,
                         **kwargs) -> None:
         meta = dict(meta or {})
         meta.update(rng_state=get_rng_state(), world_size=get_world_size())
         partial = filename + '.part'
-        super().save_checkpoint(out_dir, partial, *args, meta=meta, **kwargs)
         src, dst = osp.join(out_dir, partial), osp.join(out_dir, filename)
+        try:
+            super().save_checkpoint(out_dir, partial, *args, meta=meta, **kwargs)
+        except OSError as e:
+            if osp.exists(src):
+                os.remove(src)
+            free = ''
+            with contextlib.suppress(OSError):
+                free = f' ({shutil.disk_usage(out_dir).free / 2**30:.2f} GB free there now)'
+            raise OSError(e.errno, f'cannot write checkpoint {dst}: {e.strerror or e}{free}. The '
+                          'partial file was removed; the previous checkpoints in '
+                          f'{out_dir} are intact. Free space (or set a smaller max_keep_ckpts) '
+                          'and resume with --resume auto.') from e
         if osp.exists(src):  # local file systems; remote backends write whole objects anyway
             os.replace(src, dst)
 
-    def load_checkpoint(self, filename: str, *args, **kwargs):
-        trusted = getattr(self, '_resuming', False)
+    def load_or_resume(self) -> None:
+        """MMEngine's, with ``last_checkpoint`` read relative to the work dir, and a clear
+        message (not "resumed from ... None") when ``--resume auto`` finds no checkpoint."""
+        if self._has_loaded:
+            return None
+        resume_from = None
+        if self._resume and self._load_from is None:
+            from .hooks.checkpoint import POINTER, read_last_checkpoint
+            resume_from = read_last_checkpoint(self.work_dir)
+            if resume_from is None:
+                self.logger.info(f'--resume auto: no {POINTER} file in {self.work_dir}, so no '
+                                 'checkpoint to resume from: training starts from scratch.')
+                return None
+            self.logger.info(f'Auto resuming from the latest checkpoint {resume_from}.')
+        elif self._resume:
+            resume_from = self._load_from
+        if resume_from is not None:
+            self.resume(resume_from)
+            self._has_loaded = True
+        elif self._load_from is not None:
+            self.load_checkpoint(self._load_from)
+            self._has_loaded = True
+
+    def load_checkpoint(self, filename: str, map_location='cpu', strict: bool = False,
+                        revise_keys: list = [(r'^module.', '')]):  # noqa: B006 - MMEngine's
+        from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
+
+        from .checkpoint_io import (CorruptCheckpointError, UntrustedCheckpointError,
+                                    read_checkpoint, trust_from_env, verify_and_decode)
+        trust = bool(self.cfg.get('trust_checkpoint', False)) or trust_from_env()
+        resuming = getattr(self, '_resuming', False)
         try:
-            with trusted_torch_load() if trusted else contextlib.nullcontext():
-                checkpoint = super().load_checkpoint(filename, *args, **kwargs)
-        except FileNotFoundError:
+            if '://' not in filename:
+                checkpoint = read_checkpoint(filename, map_location, trust=trust)
+            else:
+                with trusted_torch_load() if trust else contextlib.nullcontext():
+                    checkpoint = verify_and_decode(
+                        _load_checkpoint(filename, map_location=map_location), filename)
+        except (FileNotFoundError, UntrustedCheckpointError, CorruptCheckpointError):
             raise
         except Exception as e:  # noqa: BLE001 - re-raised with the file named
             raise RuntimeError(f'cannot load checkpoint {filename}: {type(e).__name__}: {e}. '
                                'The file may be truncated or corrupt (e.g. a killed copy); '
                                'densepre writes checkpoints atomically, so the previous one in '
                                'the work dir is intact.') from e
-        if trusted:
+        if not isinstance(checkpoint, dict):
+            raise RuntimeError(f'checkpoint {filename} holds a {type(checkpoint).__name__}, not '
+                               'a dict with "state_dict"')
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        if resuming:
+            state = checkpoint.get('state_dict', checkpoint)
+            problems = model_mismatch(model, state)
+            if problems:
+                raise RuntimeError(
+                    f'cannot resume from {filename}: it was written by a different model than '
+                    'this config builds:\n  ' + '\n  '.join(problems) + '\nResume with the '
+                    'config that wrote it, or start a new run with load_from= (non-strict) '
+                    'and a new work dir.')
+        checkpoint = _load_checkpoint_to_model(model, checkpoint, strict, revise_keys=revise_keys)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        if resuming:
             self._check_world_size(checkpoint.get('meta', {}), filename)
             self._resumed_rng_state = checkpoint.get('meta', {}).get('rng_state')
         return checkpoint
-
     def _check_world_size(self, meta: dict, filename: str) -> None:
         saved, now = meta.get('world_size'), get_world_size()
         if saved is None or saved == now:
@@ -163,3 +318,37 @@ class DenseRunner(Runner):
             self._resuming = False
         if self._resumed_rng_state is not None:
             set_rng_state(self._resumed_rng_state)
+
+    def train(self):
+        try:
+            return super().train()
+        except RuntimeError as e:
+            timeout = getattr(self, '_dist_timeout', None)
+            if self.distributed and 'timed out' in str(e).lower():
+                raise RuntimeError(
+                    f'rank {self.rank}: a collective operation timed out after {timeout} s '
+                    '(env_cfg.dist_cfg.timeout): another process is frozen, or busy alone for '
+                    f'longer than that. Original error: {str(e).splitlines()[0]}') from e
+            raise
+
+
+def check_yields_batches(loader) -> None:
+    """Refuse a data loader that yields no batch: an empty dataset, or fewer samples per process
+    than ``batch_size`` with ``drop_last=True`` (every epoch would be 0 iterations)."""
+    dataset = loader.dataset
+    try:
+        n_data, n_batches = len(dataset), len(loader)
+    except TypeError:  # iterable datasets have no length
+        return
+    what = type(dataset).__name__
+    src = getattr(dataset, 'ann_file', None) or getattr(dataset, 'data_root', None)
+    what += f' ({src})' if src else ''
+    if n_data == 0:
+        raise ValueError(f'{what} has no samples')
+    if n_batches == 0:
+        per_rank = len(loader.sampler) if loader.sampler is not None else n_data
+        raise ValueError(
+            f'{what} has {n_data} samples ({per_rank} per process with {get_world_size()} '
+            f'process(es)), fewer than batch_size={loader.batch_size} with drop_last=True: every '
+            'epoch would have 0 iterations and training would silently do nothing. Lower '
+            'batch_size or use more data.')

@@ -24,14 +24,16 @@ class IncompleteLoadingError(RuntimeError):
     """A downstream backbone parameter was not filled from the pretraining checkpoint."""
 
 
-def load_state_dict(path: str) -> Dict[str, torch.Tensor]:
-    """The model state dict stored in a densepre / MMEngine / plain torch checkpoint."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path}')
-    try:  # the user's own pretraining checkpoint: it holds MMEngine / numpy objects
-        ckpt = torch.load(path, map_location='cpu', weights_only=False)
-    except Exception as e:  # noqa: BLE001
-        raise RuntimeError(f'cannot read checkpoint {path}: {type(e).__name__}: {e}') from e
+def load_state_dict(path: str, trust: bool = False) -> Dict[str, torch.Tensor]:
+    """The model state dict stored in a densepre / MMEngine / plain torch checkpoint.
+
+    Loaded weights-only (no code in the file can run); densepre checkpoints are checksum-verified.
+    A file that needs full unpickling (another toolbox's, or densepre's before weights-only
+    checkpoints) is refused with an error saying why, unless ``trust`` (or the environment
+    variable ``DENSEPRE_TRUST_CHECKPOINT=1``) is set.
+    """
+    from densepre.engine.checkpoint_io import read_checkpoint
+    ckpt = read_checkpoint(path, map_location='cpu', trust=trust)
     if isinstance(ckpt, dict):
         for key in ('state_dict', 'model', 'module'):
             if isinstance(ckpt.get(key), dict):
@@ -46,14 +48,16 @@ def _prefixes(keys: Iterable[str]) -> List[str]:
 
 
 def extract_backbone(src: str, dst: Optional[str] = None, prefix: str = PREFIX,
-                     extra_prefixes: Sequence[str] = ()) -> Dict[str, torch.Tensor]:
+                     extra_prefixes: Sequence[str] = (),
+                     trust: bool = False) -> Dict[str, torch.Tensor]:
     """Keep the online backbone (keys under ``prefix``) of a pretraining checkpoint.
 
     The EMA / momentum copies (``target_net.``, ``encoder_k.``) and the heads are dropped. The
     result keeps the ``backbone.`` prefix so the same ``init_cfg`` works for raw and extracted
     files. Written atomically to ``dst`` if given, as ``{'state_dict': ..., 'meta': ...}``.
+    ``trust``: see :func:`load_state_dict`.
     """
-    state = load_state_dict(src)
+    state = load_state_dict(src, trust=trust)
     kept = {k: v for k, v in state.items()
             if k.startswith(prefix) or k.startswith(tuple(extra_prefixes))}
     if not kept:
@@ -137,7 +141,9 @@ def verify_complete_loading(module: torch.nn.Module, pretrained: Dict[str, torch
             lines.append('  shape mismatch: ' + '; '.join(shape[:10]))
         if unloaded:
             lines.append('  present but not loaded by init_cfg: ' + ', '.join(unloaded[:20]))
-        unused = set(k[len(prefix):] for k in pretrained if k.startswith(prefix)) - set(state)
+        # (num_batches_tracked is excluded from the comparison, not missing from the model)
+        unused = (set(k[len(prefix):] for k in pretrained if k.startswith(prefix))
+                  - set(module.state_dict()))
         if unused:
             groups = sorted({k.split('.', 1)[0] for k in unused})
             lines.append(f'  {len(unused)} checkpoint tensors the model does not have, under: '

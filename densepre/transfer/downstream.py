@@ -181,6 +181,9 @@ def run_benchmark(config: str, checkpoint: str, work_dir: Optional[str] = None,
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     register_scope(cfg.get('default_scope'))
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(loader) and not cfg[loader].get('num_workers'):
+            cfg[loader]['persistent_workers'] = False  # torch refuses it without workers
     check_dataset_roots(cfg, config)
     benchmark = benchmark or osp.splitext(osp.basename(config))[0]
     cfg.work_dir = work_dir or cfg.get('work_dir') or default_work_dir(benchmark, checkpoint)

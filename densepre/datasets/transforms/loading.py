@@ -5,10 +5,18 @@ images, truncated or corrupt files, and list entries whose file has gone. :class
 decodes every readable variant to 8-bit 3-channel BGR (what mmcv's loader returns) and, for an
 unreadable or missing file, either raises an error naming the file or returns ``None`` — MMEngine's
 ``BaseDataset`` then draws another sample, so an epoch never dies half-way. Skips are counted and
-logged with the file name.
+logged with the file name and a running total over all data-loader workers.
+
+Two more kinds of file are skipped by default: images whose header declares more than
+``max_pixels`` pixels (a 16000x16000 PNG decodes to 768 MB per copy, in every worker) and images
+with a side shorter than ``min_size`` (a 1x1 image stretched to a 224 crop is one flat colour,
+a pair of views the network can match trivially).
 """
 import io
 import logging
+import multiprocessing
+import os
+import warnings
 from collections import Counter
 from typing import Optional
 
@@ -21,8 +29,59 @@ from PIL import Image
 
 from densepre.registry import TRANSFORMS
 
-# Per-process count of skipped files by reason (each dataloader worker has its own).
+# Per-process count of skipped files by reason (each dataloader worker has its own) ...
 SKIPPED = Counter()
+# ... and the total over the process that imported this module and every worker forked from it
+# (densepre's default ``mp_start_method='fork'``); spawned workers count on their own.
+_TOTAL_SKIPPED = multiprocessing.get_context('fork').Value('q', 0)
+_TOTAL_OWNER = os.getpid()
+
+#: default pixel limit: 100 Mpx (300 MB as 8-bit BGR); ImageNet's largest images are ~20 Mpx
+MAX_PIXELS = 100_000_000
+#: default shortest side: below 16 px a view crop (>= 20 % of the area) is a few pixels
+#: upsampled > 30x, i.e. a flat colour patch
+MIN_SIZE = 16
+
+
+def _count_skip(reason: str) -> str:
+    """Count a skip; returns the running totals as text for the log line."""
+    SKIPPED[reason] += 1
+    try:
+        from torch.utils.data import get_worker_info
+        spawned = get_worker_info() is not None and os.getpid() == _TOTAL_OWNER
+    except ImportError:
+        spawned = False
+    if spawned:
+        return f'{sum(SKIPPED.values())} skipped so far by this worker'
+    with _TOTAL_SKIPPED.get_lock():
+        _TOTAL_SKIPPED.value += 1
+        total = _TOTAL_SKIPPED.value
+    return f'{total} skipped so far in total (all workers)'
+
+
+def skipped_total() -> int:
+    """Images skipped so far by this process and the workers forked from it."""
+    return _TOTAL_SKIPPED.value
+
+
+def header_size(data: bytes):
+    """(width, height) from the image header without decoding the pixels, or None."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as pil:
+                return pil.size
+    except Image.DecompressionBombError:  # above 2x Pillow's own limit: read the size anyway
+        old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(io.BytesIO(data)) as pil:
+                return pil.size
+        except Exception:  # noqa: BLE001
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = old
+    except Exception:  # noqa: BLE001 - not parseable by Pillow: OpenCV may still read it
+        return None
 
 
 class UnreadableImageError(IOError):
@@ -61,17 +120,31 @@ class LoadImageRobust(LoadImageFromFile):
     Args:
         on_error (str): ``'skip'`` (default) returns ``None`` so the dataset draws another sample
             and logs a counted warning; ``'raise'`` raises an error naming the file.
-        min_size (int): images with a side shorter than this are treated as unreadable
-            (default 1: every decodable image is kept; crops upsample tiny images).
+        min_size (int): images with a side shorter than this are skipped (default 16).
+        max_pixels (int | None): images whose header declares more pixels are skipped before
+            decoding (default 100 Mpx; None: no limit).
         **kwargs: ``mmcv.transforms.LoadImageFromFile`` arguments (``backend_args`` ...).
     """
 
-    def __init__(self, on_error: str = 'skip', min_size: int = 1, **kwargs) -> None:
+    def __init__(self, on_error: str = 'skip', min_size: int = MIN_SIZE,
+                 max_pixels: Optional[int] = MAX_PIXELS, **kwargs) -> None:
         super().__init__(**kwargs)
         if on_error not in ('skip', 'raise'):
             raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+        if min_size < 1 or (max_pixels is not None and max_pixels < min_size**2):
+            raise ValueError(f'LoadImageRobust: need 1 <= min_size and min_size**2 <= max_pixels, '
+                             f'got min_size={min_size}, max_pixels={max_pixels}')
         self.on_error = on_error
         self.min_size = min_size
+        self.max_pixels = max_pixels
+
+    def _check_pixels(self, filename: str, width: int, height: int) -> None:
+        if self.max_pixels is not None and width * height > self.max_pixels:
+            raise UnreadableImageError(
+                f'image {filename} is {width}x{height} = {width * height / 1e6:.0f} Mpx, above '
+                f'max_pixels={self.max_pixels / 1e6:.0f} Mpx (decoding it would take '
+                f'{width * height * 3 / 2**30:.1f} GB per worker); raise LoadImageRobust('
+                'max_pixels=...) to use it')
 
     def transform(self, results: dict) -> Optional[dict]:
         filename = results['img_path']
@@ -80,7 +153,11 @@ class LoadImageRobust(LoadImageFromFile):
                 data = fileio.get(filename, backend_args=self.backend_args)
             except FileNotFoundError as e:
                 raise FileNotFoundError(f'image listed in the dataset is missing: {filename}') from e
+            size = header_size(data) if self.max_pixels is not None else None
+            if size:
+                self._check_pixels(filename, *size)
             img = decode_image(data, filename)
+            self._check_pixels(filename, img.shape[1], img.shape[0])
             if min(img.shape[:2]) < self.min_size:
                 raise UnreadableImageError(
                     f'image {filename} is {img.shape[1]}x{img.shape[0]}, smaller than '
@@ -88,10 +165,9 @@ class LoadImageRobust(LoadImageFromFile):
         except (OSError, UnreadableImageError) as e:
             if self.on_error == 'raise':
                 raise
-            SKIPPED[type(e).__name__] += 1
-            total = sum(SKIPPED.values())
-            print_log(f'skipping unreadable image ({total} skipped so far in this process): {e}',
-                      logger='current', level=logging.WARNING)
+            totals = _count_skip(type(e).__name__)
+            print_log(f'skipping image ({totals}): {e}', logger='current',
+                      level=logging.WARNING)
             return None
         if self.to_float32:
             img = img.astype(np.float32)
@@ -102,4 +178,5 @@ class LoadImageRobust(LoadImageFromFile):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(on_error={self.on_error!r}, '
-                f'min_size={self.min_size}, to_float32={self.to_float32})')
+                f'min_size={self.min_size}, max_pixels={self.max_pixels}, '
+                f'to_float32={self.to_float32})')

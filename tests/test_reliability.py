@@ -1,0 +1,424 @@
+"""Reliability through tools/train.py and the transfer tools: kills, resumes, hostile checkpoints,
+silent no-ops, ignored settings, hung ranks, poisoned weights, unclear errors (issue 14).
+docs/reliability.md lists which test proves which guarantee."""
+import io
+import os
+import os.path as osp
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from utils import (PYTHON, REPO, TINY, data_opts, derived_config, losses_by_iter, run_train)
+
+CRASH = "custom_imports = dict(imports=['crash_hooks'])\n"
+WORKERS = ['train_dataloader.num_workers=2', 'train_dataloader.persistent_workers=True']
+
+
+def with_hooks(tmp_path, *hooks, algo='mocov2', name='crash.py', extra=''):
+    return derived_config(tmp_path, TINY[algo], CRASH + extra + "custom_hooks = ["
+                          "dict(type='GlobalLossLogHook'), dict(type='FiniteLossHook'), "
+                          + ', '.join(hooks) + ']', name)
+
+
+def load(path):
+    return torch.load(path, map_location='cpu', weights_only=True)
+
+
+def pointer(work_dir):
+    return open(osp.join(work_dir, 'last_checkpoint')).read().strip()
+
+
+# ------------------------------------------------------------------ 1. kill during a save
+def test_kill_during_save_with_max_keep_1_keeps_the_last_checkpoint(demo_root, tmp_path):
+    """max_keep_ckpts=1, SIGKILL while epoch_2.pth.part is written: epoch_1.pth and a pointer to
+    it survive; the work dir copied elsewhere resumes from its own files."""
+    work = tmp_path / 'work'
+    cfg = with_hooks(tmp_path, "dict(type='KillDuringSaveHook', at_epoch=2)")
+    keep1 = 'default_hooks.checkpoint.max_keep_ckpts=1'
+    proc = run_train(cfg, work, *data_opts(demo_root), keep1, check=False)
+    assert proc.returncode == -9  # SIGKILL
+    assert (work / 'epoch_2.pth.part').exists() and not (work / 'epoch_2.pth').exists()
+    assert pointer(work) == 'epoch_1.pth'  # relative: the work dir can move
+    assert load(work / 'epoch_1.pth')['meta']['epoch'] == 1
+    moved = tmp_path / 'moved'
+    shutil.copytree(work, moved)
+    shutil.rmtree(work)
+    run_train(TINY['mocov2'], moved, *data_opts(demo_root), keep1, extra_args=['--resume'])
+    assert load(moved / 'epoch_2.pth')['meta']['epoch'] == 2
+    assert pointer(moved) == 'epoch_2.pth'
+    assert not (moved / 'epoch_1.pth').exists()  # deleted only after epoch_2.pth was complete
+    assert not (moved / 'last_checkpoint.part').exists()
+
+
+def test_disk_full_during_save_is_named_and_leaves_no_part_file(demo_root, tmp_path):
+    cfg = with_hooks(tmp_path, "dict(type='DiskFullDuringSaveHook', at_epoch=2)")
+    proc = run_train(cfg, tmp_path, *data_opts(demo_root), check=False)
+    assert proc.returncode != 0
+    assert 'cannot write checkpoint' in proc.stderr and 'epoch_2.pth' in proc.stderr
+    assert 'No space left on device' in proc.stderr and 'intact' in proc.stderr
+    assert not list(tmp_path.glob('*.part'))
+    assert pointer(tmp_path) == 'epoch_1.pth' and load(tmp_path / 'epoch_1.pth')
+
+
+# ------------------------------------------------------------------ 2. exact resume, workers
+def test_resume_with_two_persistent_workers_reproduces_the_losses(demo_root, tmp_path):
+    """The shipped demo configs' loader settings (2 persistent workers): kill in epoch 2,
+    resume from epoch 1, every loss equals the uninterrupted run's; and the augmentations do not
+    depend on the number of workers (the same losses with num_workers=0)."""
+    full, crashed, single = tmp_path / 'full', tmp_path / 'crashed', tmp_path / 'w0'
+    run_train(TINY['mocov2'], full, *data_opts(demo_root), *WORKERS)
+    cfg = with_hooks(tmp_path, "dict(type='KillAfterIterHook', at_iter=11)")
+    proc = run_train(cfg, crashed, *data_opts(demo_root), *WORKERS, check=False)
+    assert proc.returncode == -9
+    run_train(TINY['mocov2'], crashed, *data_opts(demo_root), *WORKERS, extra_args=['--resume'])
+    run_train(TINY['mocov2'], single, *data_opts(demo_root), 'train_cfg.max_epochs=1')
+    ref, got, w0 = losses_by_iter(full), losses_by_iter(crashed), losses_by_iter(single)
+    assert sorted(ref) == sorted(got) == list(range(1, 17))
+    for it in range(1, 17):
+        assert got[it] == pytest.approx(ref[it], rel=1e-6, abs=1e-7), it
+    for it in range(1, 9):
+        assert w0[it] == pytest.approx(ref[it], rel=1e-6, abs=1e-7), it
+
+
+# ------------------------------------------------------------------ 3. untrusted checkpoints
+class Evil:
+    """Unpickling this runs a shell command (creates ``marker``)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}',)
+
+
+def evil_checkpoint(tmp_path, name='evil.pth'):
+    marker = tmp_path / f'{name}.ran'
+    state = {'backbone.conv1.weight': torch.zeros(64, 3, 7, 7)}
+    path = tmp_path / name
+    torch.save({'state_dict': state, 'meta': {'epoch': 1, 'x': Evil(marker)}}, path)
+    return path, marker
+
+
+def run_tool(args, env=None):
+    full_env = dict(os.environ, PYTHON=PYTHON, OMP_NUM_THREADS='1', PYTHONPATH=REPO, **(env or {}))
+    return subprocess.run(args, capture_output=True, text=True, env=full_env, timeout=600)
+
+
+def test_crafted_pickle_runs_no_code(demo_root, tmp_path):
+    """A .pth whose unpickling would run `touch`: refused by --resume, load_from,
+    extract_backbone.py and voc_seg.sh (finetune.py), naming the object; nothing runs."""
+    evil, marker = evil_checkpoint(tmp_path)
+    proc = run_train(TINY['mocov2'], tmp_path / 'r', *data_opts(demo_root),
+                     extra_args=['--resume', str(evil)], check=False)
+    assert proc.returncode != 0 and 'refusing to unpickle checkpoint' in proc.stderr
+    assert 'evil.pth' in proc.stderr and '--trust-checkpoint' in proc.stderr
+    assert 'posix.system' in proc.stderr or 'system' in proc.stderr
+    proc = run_train(TINY['mocov2'], tmp_path / 'l', *data_opts(demo_root), f'load_from={evil}',
+                     check=False)
+    assert proc.returncode != 0 and 'refusing to unpickle checkpoint' in proc.stderr
+    proc = run_tool([PYTHON, osp.join(REPO, 'tools/model_converters/extract_backbone.py'),
+                     str(evil), str(tmp_path / 'out.pth')])
+    assert proc.returncode != 0 and 'refusing to unpickle checkpoint' in proc.stderr
+    voc = f'{demo_root}/VOCdevkit/VOC2012'
+    proc = run_tool(['bash', osp.join(REPO, 'tools/benchmarks/voc_seg.sh'), str(evil),
+                     '--work-dir', str(tmp_path / 'seg'), '--cfg-options',
+                     f'train_dataloader.dataset.datasets.0.data_root={voc}',
+                     f'train_dataloader.dataset.datasets.1.data_root={voc}',
+                     f'val_dataloader.dataset.data_root={voc}',
+                     f'test_dataloader.dataset.data_root={voc}'])
+    assert proc.returncode != 0 and 'refusing to unpickle checkpoint' in proc.stderr
+    assert not marker.exists(), 'code in the checkpoint ran'
+    assert not (tmp_path / 'out.pth').exists() and not (tmp_path / 'seg').exists()
+
+
+def test_checkpoints_are_weights_only_and_trust_flag_allows_legacy_files(demo_root, tmp_path):
+    """densepre's checkpoints load with weights_only=True; an MMEngine-style fully pickled one
+    (HistoryBuffer, numpy) needs --trust-checkpoint, which warns why."""
+    from densepre.engine.checkpoint_io import DIGEST_KEY, decode
+    run_train(TINY['mocov2'], tmp_path, *data_opts(demo_root), 'train_cfg.max_epochs=1')
+    ckpt = load(tmp_path / 'epoch_1.pth')  # weights_only=True
+    assert DIGEST_KEY in ckpt and ckpt['meta']['world_size'] == 1
+    legacy = decode({k: v for k, v in ckpt.items() if k != DIGEST_KEY})
+    assert type(legacy['message_hub']['log_scalars']['train/loss']).__name__ == 'HistoryBuffer'
+    torch.save(legacy, tmp_path / 'legacy.pth')
+    proc = run_train(TINY['mocov2'], tmp_path / 'a', *data_opts(demo_root),
+                     extra_args=['--resume', str(tmp_path / 'legacy.pth')], check=False)
+    assert proc.returncode != 0 and 'HistoryBuffer' in proc.stderr
+    proc = run_train(TINY['mocov2'], tmp_path / 'b', *data_opts(demo_root),
+                     extra_args=['--resume', str(tmp_path / 'legacy.pth'), '--trust-checkpoint'])
+    assert 'full unpickling (--trust-checkpoint)' in proc.stdout + proc.stderr
+    assert sorted(losses_by_iter(tmp_path / 'b')) == list(range(9, 17))
+
+
+def flip_bytes_inside_largest_tensor(path):
+    with zipfile.ZipFile(path) as z:
+        info = max(z.infolist(), key=lambda i: i.file_size)
+    data = bytearray(open(path, 'rb').read())
+    # local header: 30 bytes + name + extra, then the stored (uncompressed) tensor bytes
+    name_len, extra_len = np.frombuffer(bytes(data[info.header_offset + 26:
+                                                   info.header_offset + 30]), '<u2')
+    start = info.header_offset + 30 + int(name_len) + int(extra_len)
+    pos = start + info.file_size // 2
+    data[pos:pos + 4] = bytes(b ^ 0xFF for b in data[pos:pos + 4])
+    open(path, 'wb').write(bytes(data))
+
+
+# ------------------------------------------------------------------ 8. corrupt checkpoint
+def test_four_corrupt_bytes_inside_a_checkpoint_are_detected(demo_root, tmp_path):
+    run_train(TINY['mocov2'], tmp_path, *data_opts(demo_root), 'train_cfg.max_epochs=1')
+    bad = tmp_path / 'flipped.pth'
+    shutil.copy(tmp_path / 'epoch_1.pth', bad)
+    flip_bytes_inside_largest_tensor(bad)
+    assert torch.load(bad, weights_only=True)  # torch itself reads it without complaint
+    proc = run_train(TINY['mocov2'], tmp_path / 'r', *data_opts(demo_root),
+                     extra_args=['--resume', str(bad)], check=False)
+    assert proc.returncode != 0 and 'flipped.pth is corrupt' in proc.stderr
+    assert 'SHA-256' in proc.stderr
+    proc = run_tool([PYTHON, osp.join(REPO, 'tools/model_converters/extract_backbone.py'),
+                     str(bad), str(tmp_path / 'out.pth')])
+    assert proc.returncode != 0 and 'flipped.pth is corrupt' in proc.stderr
+
+
+def test_resume_with_a_changed_model_names_the_file_and_keys(demo_root, tmp_path):
+    run_train(TINY['mocov2'], tmp_path, *data_opts(demo_root), 'train_cfg.max_epochs=1')
+    proc = run_train(TINY['mocov2'], tmp_path, *data_opts(demo_root), 'model.neck.hid_channels=32',
+                     extra_args=['--resume'], check=False)
+    assert proc.returncode != 0
+    assert f'cannot resume from {tmp_path}/epoch_1.pth' in proc.stderr
+    assert 'neck.mlp.0.weight' in proc.stderr or 'neck.' in proc.stderr
+    assert 'shape mismatches' in proc.stderr
+
+
+def test_resume_auto_without_checkpoint_says_so(demo_root, tmp_path):
+    proc = run_train(TINY['mocov2'], tmp_path, *data_opts(demo_root), 'train_cfg.max_epochs=1',
+                     extra_args=['--resume'])
+    out = proc.stdout + proc.stderr
+    assert 'no checkpoint to resume from: training starts from scratch' in out
+    assert 'checkpoint None' not in out
+
+
+# ------------------------------------------------------------------ 4. silent no-op
+def test_batch_larger_than_dataset_is_refused_at_start(demo_root, tmp_path):
+    proc = run_train(TINY['mocov2'], tmp_path, *data_opts(demo_root),
+                     'train_dataloader.batch_size=64', check=False)
+    assert proc.returncode != 0
+    assert 'has 32 samples' in proc.stderr and 'fewer than batch_size=64' in proc.stderr
+    assert not list(tmp_path.glob('*.pth'))
+
+
+# ------------------------------------------------------------------ 5. ignored settings
+def test_mmcv1_keys_are_refused_naming_their_replacement(demo_root, tmp_path):
+    body = ("optimizer = dict(lr=0.5)\nlr_config = dict(policy='step')\n"
+            "runner = dict(type='EpochBasedRunner', max_epochs=2)\ntotal_epochs = 2\n"
+            "resume_from = None\ncheckpoint_config = dict(interval=1)\n"
+            "log_config = dict(interval=1)\nevaluation = dict(interval=1)\ndata = dict()\n")
+    cfg = derived_config(tmp_path, TINY['mocov2'], body, 'mmcv1.py')
+    proc = run_train(cfg, tmp_path / 'w', *data_opts(demo_root), check=False)
+    assert proc.returncode != 0
+    for key, new in [('optimizer', 'optim_wrapper'), ('lr_config', 'param_scheduler'),
+                     ('runner', 'train_cfg'), ('total_epochs', 'train_cfg.max_epochs'),
+                     ('resume_from', '--resume'), ('checkpoint_config', 'default_hooks.checkpoint'),
+                     ('log_config', 'default_hooks.logger'), ('evaluation', 'val_evaluator'),
+                     ('data', 'train_dataloader')]:
+        line = next((ln for ln in proc.stderr.splitlines() if f"'{key}' (mmcv1.py)" in ln), '')
+        assert 'mmcv 1.x' in line and new in line, (key, proc.stderr[-3000:])
+    assert not list((tmp_path / 'w').glob('*.pth'))
+
+
+@pytest.mark.parametrize('where, expected', [
+    ('file', "'data_root' is set in unused.py but nothing reads it"),
+    ('option', "--cfg-options data_root=...: 'data_root' is not a setting the Runner reads"),
+])
+def test_unread_variable_is_refused(where, expected, demo_root, tmp_path):
+    """`data_root = ...` in a child config (or --cfg-options) changes nothing: the base file
+    already used its own value in train_dataloader."""
+    body = f"data_root = '{demo_root}/imagenet/'" if where == 'file' else ''
+    cfg = derived_config(tmp_path, TINY['mocov2'], body, 'unused.py')
+    opts = [] if where == 'file' else [f'data_root={demo_root}/imagenet/']
+    proc = run_train(cfg, tmp_path / 'w', *opts, check=False)
+    assert proc.returncode != 0 and expected in proc.stderr, proc.stderr[-2000:]
+
+
+def test_shipped_pretraining_configs_pass_the_key_check():
+    import glob
+
+    import train
+    from mmengine.config import Config
+    paths = [p for d in ('byol', 'lewel', 'mocov2') for p in
+             glob.glob(osp.join(REPO, 'configs', d, '**', '*.py'), recursive=True)]
+    paths += glob.glob(osp.join(REPO, 'configs/demo/*_demo.py')) + list(TINY.values())
+    assert len(paths) > 20
+    for path in paths:
+        train.check_top_level_keys(Config.fromfile(path), path)
+
+
+def test_checkpoint_hook_typo_fails_at_start(demo_root, tmp_path):
+    proc = run_train(TINY['mocov2'], tmp_path, *data_opts(demo_root),
+                     'default_hooks.checkpoint.max_keep_ckpt=1', check=False)
+    assert proc.returncode != 0
+    assert "'max_keep_ckpt' (did you mean 'max_keep_ckpts'?)" in proc.stderr
+    assert not losses_by_iter(tmp_path)  # before the first iteration, not at the first save
+
+
+# ------------------------------------------------------------------ 7. poisoned weights
+def test_non_finite_weights_are_never_saved_and_the_finite_checkpoint_is_named(demo_root,
+                                                                             tmp_path):
+    """Weights blown up to ~1e30 at the end of epoch 2: epoch_2.pth is not written (its square
+    overflows float32) and the error names epoch_1.pth as the last finite checkpoint."""
+    cfg = with_hooks(tmp_path, "dict(type='ScaleWeightsHook', at_iter=16, factor=1e30)")
+    proc = run_train(cfg, tmp_path, *data_opts(demo_root), check=False)
+    assert proc.returncode != 0 and 'FloatingPointError' in proc.stderr
+    assert 'not saving epoch_2.pth' in proc.stderr
+    assert f'the last checkpoint with finite weights is {tmp_path}/epoch_1.pth' in proc.stderr
+    assert not (tmp_path / 'epoch_2.pth').exists() and pointer(tmp_path) == 'epoch_1.pth'
+
+
+def test_weights_poisoned_before_the_first_save_leave_no_checkpoint(demo_root, tmp_path):
+    """Weights poisoned at the end of epoch 1, before its save: the save is refused, so no file
+    holds them (the old behaviour: epoch_1.pth with 1e30 weights, called 'the last good
+    state' by the NaN stop one step later)."""
+    cfg = with_hooks(tmp_path, "dict(type='ScaleWeightsHook', at_iter=8, factor=1e30)")
+    proc = run_train(cfg, tmp_path, *data_opts(demo_root), check=False)
+    assert proc.returncode != 0
+    assert 'not saving epoch_1.pth' in proc.stderr
+    assert 'has finite weights' in proc.stderr and not list(tmp_path.glob('*.pth'))
+
+
+def test_nan_loss_names_the_last_finite_checkpoint(demo_root, tmp_path):
+    cfg = with_hooks(tmp_path, "dict(type='ScaleWeightsHook', at_iter=12, factor=1e30)")
+    proc = run_train(cfg, tmp_path, *data_opts(demo_root), check=False)
+    assert proc.returncode != 0 and 'non-finite loss at iteration 13' in proc.stderr
+    assert f'the last checkpoint with finite weights is {tmp_path}/epoch_1.pth' in proc.stderr
+
+
+# ------------------------------------------------------------------ 8. data errors at start
+def test_wrong_data_prefix_is_one_clear_error_at_start(demo_root, tmp_path):
+    proc = run_train(TINY['mocov2'], tmp_path, *data_opts(demo_root),
+                     'train_dataloader.dataset.data_prefix.img_path=nope/', check=False)
+    assert proc.returncode != 0
+    assert 'none of the first 16 images listed in' in proc.stderr and 'nope' in proc.stderr
+    assert 'Cannot find valid image' not in proc.stderr
+    assert proc.stderr.count('skipping image') == 0
+
+
+def test_empty_ann_file_is_named(demo_root, tmp_path):
+    (tmp_path / 'empty.txt').write_text('\n# nothing\n')
+    proc = run_train(TINY['mocov2'], tmp_path / 'w', *data_opts(demo_root),
+                     f'train_dataloader.dataset.ann_file={tmp_path}/empty.txt', check=False)
+    assert proc.returncode != 0
+    assert f'{tmp_path}/empty.txt lists no image' in proc.stderr
+    assert 'need at least one array' not in proc.stderr
+
+
+def png_bytes(arr, mode=None):
+    buf = io.BytesIO()
+    Image.fromarray(arr, mode).save(buf, format='PNG')
+    return buf.getvalue()
+
+
+def test_huge_tiny_and_broken_images_skipped_with_total_count(demo_root, tmp_path):
+    """2 workers; a 16000x16000 PNG (skipped from its header, never decoded), a 1x1 image
+    (below min_size), a 0-byte file: each skip names the file and the running total over both
+    workers."""
+    root = tmp_path / 'data'
+    shutil.copytree(f'{demo_root}/imagenet', root)
+    bad = root / 'train' / 'bad'
+    bad.mkdir()
+    huge = Image.new('1', (16000, 16000))  # 32 MB in memory, a few KB as PNG
+    huge.save(bad / 'huge.png')
+    (bad / 'tiny.png').write_bytes(png_bytes(np.full((1, 1, 3), 200, np.uint8)))
+    (bad / 'empty.jpg').write_bytes(b'')
+    with open(root / 'meta' / 'train.txt', 'a') as f:
+        f.write('bad/huge.png\nbad/tiny.png\nbad/empty.jpg\n')
+    proc = run_train(TINY['mocov2'], tmp_path / 'w', f'train_dataloader.dataset.data_root={root}/',
+                     'train_cfg.max_epochs=1', *WORKERS)
+    out = proc.stdout + proc.stderr
+    assert 'huge.png is 16000x16000 = 256 Mpx, above max_pixels=100 Mpx' in out
+    assert 'tiny.png is 1x1, smaller than min_size=16' in out
+    assert 'empty.jpg' in out
+    totals = [int(n) for n in re.findall(r'\((\d+) skipped so far in total \(all workers\)\)',
+                                         out)]
+    assert len(totals) == out.count('skipping image (') >= 3
+    assert sorted(totals) == list(range(1, len(totals) + 1))  # one count across both workers
+
+
+# ------------------------------------------------------------------ 6. hung rank
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_frozen_rank_fails_the_job_after_the_configured_timeout(demo_root, tmp_path):
+    """gloo, 2 ranks, rank 1 hangs before iteration 3: with env_cfg.dist_cfg.timeout=10 the job
+    ends with an error naming the timeout, instead of waiting gloo's default 30 minutes."""
+    cfg = with_hooks(tmp_path, "dict(type='FreezeRankHook', rank=1, at_iter=3)",
+                     algo='mocov2', extra='')
+    env = dict(os.environ, PORT=str(free_port()), PYTHON=PYTHON, OMP_NUM_THREADS='1',
+               PYTHONPATH=os.pathsep.join([REPO, osp.join(REPO, 'tests/helpers')]))
+    cmd = ['bash', osp.join(REPO, 'tools/dist_train.sh'), cfg, '2', '--work-dir',
+           str(tmp_path / 'w'), '--cfg-options', *data_opts(demo_root),
+           'train_dataloader.batch_size=2', 'env_cfg.dist_cfg.timeout=10']
+    start = time.time()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail('the job with a frozen rank did not end within 240 s')
+    assert proc.returncode != 0
+    assert 'timed out after 10 s (env_cfg.dist_cfg.timeout)' in out + err, err[-3000:]
+    assert time.time() - start < 240
+
+
+# ------------------------------------------------------------------ 8. transfer messages
+def voc_options(demo_root):
+    voc = f'{demo_root}/VOCdevkit/VOC2012'
+    return [f'train_dataloader.dataset.datasets.0.data_root={voc}',
+            f'train_dataloader.dataset.datasets.1.data_root={voc}',
+            f'val_dataloader.dataset.data_root={voc}', f'test_dataloader.dataset.data_root={voc}']
+
+
+def test_incomplete_loading_does_not_list_bn_counters_as_extra(r50_checkpoint, demo_root,
+                                                               tmp_path):
+    """A checkpoint missing one backbone tensor: the error names it, and does not report the
+    BN num_batches_tracked buffers as 'tensors the model does not have'."""
+    ckpt = torch.load(r50_checkpoint, weights_only=True)
+    del ckpt['state_dict']['backbone.layer4.2.conv3.weight']
+    torch.save(ckpt, tmp_path / 'partial.pth')
+    proc = run_tool(['bash', osp.join(REPO, 'tools/benchmarks/voc_seg.sh'),
+                     str(tmp_path / 'partial.pth'), '--work-dir', str(tmp_path / 'seg'),
+                     '--cfg-options', *voc_options(demo_root)])
+    assert proc.returncode != 0 and 'IncompleteLoadingError' in proc.stderr
+    assert 'layer4.2.conv3.weight' in proc.stderr
+    assert 'the model does not have' not in proc.stderr, proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_finetune_with_num_workers_0_trains(demo_root, tmp_path):
+    """The demo FCN config with num_workers=0 (persistent_workers=True in its base) fine-tunes
+    instead of failing after the work dir was created."""
+    run_train(TINY['mocov2'], tmp_path / 'pre', *data_opts(demo_root), 'train_cfg.max_epochs=1')
+    voc = f'{demo_root}/VOCdevkit/VOC2012'
+    loaders = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+    proc = run_tool(['bash', osp.join(REPO, 'tools/benchmarks/voc_seg.sh'),
+                     str(tmp_path / 'pre/epoch_1.pth'), '--work-dir', str(tmp_path / 'seg'),
+                     '--cfg-options', *[f'{x}.dataset.data_root={voc}' for x in loaders],
+                     *[f'{x}.num_workers=0' for x in loaders],
+                     'train_cfg.max_iters=2', 'train_cfg.val_interval=2'],
+                    env=dict(CONFIG=osp.join(REPO, 'configs/demo/'
+                                                   'fcn_r18-d8_1xb8-300it_demo-voc-96x96.py')))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / 'seg/metrics.json').exists()
