@@ -1,9 +1,15 @@
-"""tools/benchmarks/summarize.py turns metrics.json files into the papers' table layout."""
+"""tools/benchmarks/summarize.py turns metrics.json files into the papers' table layout, with
+mean ± std over the runs (seeds) of one checkpoint."""
 import json
+import os
+import os.path as osp
+import statistics
+import subprocess
 
 import pytest
 
 import summarize  # noqa: E402  (tools/benchmarks on the path, see conftest)
+from utils import PYTHON, REPO, TINY, data_opts, run_train
 
 
 def write(path, benchmark, checkpoint, metrics):
@@ -19,13 +25,46 @@ def test_table_has_ours_and_paper_rows(tmp_path):
     write(tmp_path / 'c', 'voc_det', '/w/byol/epoch_1.pth',
           {'pascal_voc/mAP': 0.015, 'pascal_voc/AP50': 0.03, 'pascal_voc/AP75': 0.005})
     text = summarize.main([str(tmp_path), '--out', str(tmp_path / 't.md')])
-    assert '| lewel_b_r50_8xb64_200e (epoch_200) | 12.35 |' in text
-    assert '| random init | 5.00 |' in text
-    assert '| LEWEL_B 200e (LEWEL T3) (paper) | 67.80 |' in text
-    assert '| method | AP | AP50 | AP75 |' in text and '| byol (epoch_1) | 1.50 | 3.00 | 0.50 |' in text
+    assert '| lewel_b_r50_8xb64_200e (epoch_200) | 1 | 12.35 |' in text
+    assert '| random init | 1 | 5.00 |' in text
+    assert '| LEWEL_B 200e (LEWEL T3) (paper) | - | 67.80 |' in text
+    assert '| method | runs | AP | AP50 | AP75 |' in text
+    assert '| byol (epoch_1) | 1 | 1.50 | 3.00 | 0.50 |' in text
     assert (tmp_path / 't.md').read_text() == text
 
 
 def test_no_runs_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match='no metrics.json'):
         summarize.main([str(tmp_path)])
+
+
+def test_runs_of_one_checkpoint_are_mean_and_sample_std(tmp_path):
+    values = [70.1, 71.3, 69.8]
+    for seed, v in enumerate(values):
+        write(tmp_path / f'seed{seed}', 'voc_seg', '/w/lewel/epoch_200.pth', {'mIoU': v})
+    text = summarize.main([str(tmp_path), '--no-paper'])
+    mean, std = statistics.mean(values), statistics.stdev(values)
+    assert f'| lewel (epoch_200) | 3 | {mean:.2f} ± {std:.2f} |' in text
+    assert '| lewel (epoch_200) | 3 | 70.40 ± 0.79 |' in text  # by hand: sqrt(1.26 / 2)
+
+
+@pytest.mark.slow
+def test_seeds_on_demo_runs(demo_root, tmp_path):
+    """voc_seg.sh --seeds 2 on the demo data: two work dirs seed0 / seed1 with their own seed, and
+    summarize.py reports the checkpoint's row as mean ± std over 2 runs."""
+    run_train(TINY['mocov2'], tmp_path / 'pre', *data_opts(demo_root), 'train_cfg.max_epochs=1')
+    voc = f'{demo_root}/VOCdevkit/VOC2012'
+    env = dict(os.environ, PYTHON=PYTHON, OMP_NUM_THREADS='1', PYTHONPATH=REPO,
+               CONFIG=osp.join(REPO, 'configs/demo/fcn_r18-d8_1xb8-300it_demo-voc-96x96.py'))
+    proc = subprocess.run(
+        ['bash', osp.join(REPO, 'tools/benchmarks/voc_seg.sh'), str(tmp_path / 'pre/epoch_1.pth'),
+         '--seeds', '2', '--work-dir', str(tmp_path / 'seg'), '--cfg-options',
+         f'train_dataloader.dataset.data_root={voc}', f'val_dataloader.dataset.data_root={voc}',
+         f'test_dataloader.dataset.data_root={voc}', 'train_cfg.max_iters=2',
+         'train_cfg.val_interval=2'], capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [json.load(open(tmp_path / f'seg/seed{i}/metrics.json')) for i in range(2)]
+    assert [r['seed'] for r in results] == [0, 1]
+    text = summarize.main([str(tmp_path / 'seg')])
+    row = [line for line in text.splitlines() if line.startswith('| pre (epoch_1) |')]
+    assert len(row) == 1 and row[0].startswith('| pre (epoch_1) | 2 | ') and ' ± ' in row[0], text

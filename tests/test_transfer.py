@@ -108,3 +108,29 @@ def test_voc_seg_end_to_end_from_demo_pretraining(demo_root, tmp_path):
     metrics = json.load(open(tmp_path / 'seg/metrics.json'))['metrics']
     assert 0 <= metrics['mIoU'] <= 100
     assert (tmp_path / 'seg/pretrained_backbone.pth').exists()
+
+
+def test_bn_step_counters_are_not_reported_as_unused(r50_checkpoint, tmp_path):
+    """A checkpoint missing one tensor is refused naming it, and the BN num_batches_tracked
+    counters (never compared) are not listed as "tensors the model does not have"."""
+    state = torch.load(r50_checkpoint, weights_only=False)['state_dict']
+    del state['backbone.layer1.0.conv1.weight']
+    torch.save({'state_dict': state}, tmp_path / 'cut.pth')
+    cfg, pretrained = staged(VOC_FCN, str(tmp_path / 'cut.pth'), tmp_path)
+    assert any(k.endswith('num_batches_tracked') for k in pretrained)
+    with pytest.raises(IncompleteLoadingError, match=r'layer1\.0\.conv1\.weight') as err:
+        verify(cfg, pretrained)
+    assert 'does not have' not in str(err.value) and 'num_batches_tracked' not in str(err.value)
+
+
+def test_voc_seg_num_workers_0_fails_before_writing(r50_checkpoint, demo_root, tmp_path):
+    """num_workers=0 with the config's persistent_workers=True: a clear error naming both keys
+    before the work dir exists or any weights are moved."""
+    work = tmp_path / 'work'
+    proc = run_script('tools/benchmarks/voc_seg.sh', r50_checkpoint, '--work-dir', str(work),
+                      '--cfg-options', *voc_roots(f'{demo_root}/VOCdevkit/VOC2012'),
+                      'train_dataloader.num_workers=0')
+    assert proc.returncode != 0
+    assert 'train_dataloader.num_workers=0 with persistent_workers=True' in proc.stderr
+    assert 'train_dataloader.persistent_workers=False' in proc.stderr
+    assert not work.exists()

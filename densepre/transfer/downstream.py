@@ -34,6 +34,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from .checkpoint import PREFIX, extract_backbone, verify_complete_loading
+from .effective_batch import describe, keep_paper_batch, world_size_from_env
 
 SCOPES = ('mmseg', 'mmdet', 'mmpretrain')
 
@@ -120,6 +121,26 @@ def check_dataset_roots(cfg: Config, config_path: str) -> None:
             'test_evaluator.ann_file=...).')
 
 
+def check_dataloaders(cfg: Config, config_path: str) -> None:
+    """Loader settings torch's DataLoader would reject only when the Runner builds it."""
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader_cfg = cfg.get(loader)
+        if loader_cfg and loader_cfg.get('persistent_workers') and \
+                not loader_cfg.get('num_workers'):
+            raise ValueError(
+                f'{config_path}: {loader}.num_workers=0 with persistent_workers=True (torch '
+                f'refuses it); set both, e.g. --cfg-options {loader}.num_workers=0 '
+                f'{loader}.persistent_workers=False')
+
+
+def shutdown_distributed() -> None:
+    """Tear the process group down before exit (gloo's threads otherwise abort the process)."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()  # rank 0 may still be writing the last checkpoint
+        dist.destroy_process_group()
+
+
 def default_work_dir(benchmark: str, checkpoint: str) -> str:
     """A stable work dir per (benchmark, checkpoint): re-running resumes / overwrites the same."""
     if checkpoint == 'none':
@@ -154,6 +175,8 @@ def verify(cfg: Config, pretrained: Dict) -> List[str]:
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         model = MODELS.build(copy.deepcopy(cfg.model))
     model.init_weights()
+    # BN step counters are neither compared nor worth reporting as unused checkpoint tensors
+    pretrained = {k: v for k, v in pretrained.items() if not k.endswith('num_batches_tracked')}
     report = []
     for part in _parts(cfg):
         module = _get_path(model, part['module'])
@@ -173,8 +196,16 @@ def verify(cfg: Config, pretrained: Dict) -> List[str]:
 
 def run_benchmark(config: str, checkpoint: str, work_dir: Optional[str] = None,
                   cfg_options: Optional[dict] = None, launcher: str = 'none',
-                  run_test: bool = True, benchmark: Optional[str] = None) -> dict:
-    """Fine-tune ``config`` from ``checkpoint`` ('none' for random init); returns the metrics."""
+                  run_test: bool = True, benchmark: Optional[str] = None,
+                  batch_mode: str = 'accumulate', seed: Optional[int] = None) -> dict:
+    """Fine-tune ``config`` from ``checkpoint`` ('none' for random init); returns the metrics.
+
+    ``batch_mode``: 'accumulate' keeps the paper's batch, lr and schedule on fewer GPUs by
+    gradient accumulation; 'scale' keeps the per-GPU batch and scales the lr (see
+    :mod:`densepre.transfer.effective_batch`). ``seed``: ``randomness.seed`` of this run, which
+    then gets its own work dir ``<work dir>/seed<seed>`` (several seeds: mean ± std in
+    tools/benchmarks/summarize.py).
+    """
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file not found: {config}')
     cfg = Config.fromfile(config)
@@ -185,8 +216,13 @@ def run_benchmark(config: str, checkpoint: str, work_dir: Optional[str] = None,
         if cfg.get(loader) and not cfg[loader].get('num_workers'):
             cfg[loader]['persistent_workers'] = False  # torch refuses it without workers
     check_dataset_roots(cfg, config)
+    check_dataloaders(cfg, config)
+    batch_info = keep_paper_batch(cfg, world_size_from_env(launcher), batch_mode)
     benchmark = benchmark or osp.splitext(osp.basename(config))[0]
     cfg.work_dir = work_dir or cfg.get('work_dir') or default_work_dir(benchmark, checkpoint)
+    if seed is not None:
+        cfg.randomness = dict(cfg.get('randomness') or {}, seed=seed)
+        cfg.work_dir = osp.join(cfg.work_dir, f'seed{seed}')
     cfg.launcher = launcher
 
     report = ['no pretraining checkpoint: the backbone starts from random init']
@@ -214,6 +250,7 @@ def run_benchmark(config: str, checkpoint: str, work_dir: Optional[str] = None,
     runner = DenseRunner.from_cfg(cfg)
     for line in report:  # again, into the run's own log file
         runner.logger.info(line)
+    runner.logger.info(describe(batch_info, len(runner.train_dataloader.dataset)))
     runner.train()
     metrics = runner.test() if run_test and cfg.get('test_dataloader') else {}
     if run_test and cfg.get('test_dataloader') and not metrics:
@@ -223,6 +260,9 @@ def run_benchmark(config: str, checkpoint: str, work_dir: Optional[str] = None,
                   level=logging.WARNING)
     result = dict(benchmark=benchmark, config=osp.abspath(config),
                   checkpoint=checkpoint if checkpoint == 'none' else osp.abspath(checkpoint),
+                  seed=cfg.get('randomness', {}).get('seed'),
+                  schedule={k: batch_info[k] for k in ('effective_batch', 'accumulation',
+                                                        'world_size', 'mode')},
                   metrics={k: float(v) for k, v in (metrics or {}).items()})
     if runner.rank == 0:
         tmp = osp.join(cfg.work_dir, 'metrics.json.part')

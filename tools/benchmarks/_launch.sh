@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Shared launcher of the tools/benchmarks/*.sh scripts (sourced, not run).
-#   run_benchmark NAME CONFIG CKPT [GPUS] [finetune.py args...]
+#   run_benchmark NAME CONFIG CKPT [GPUS] [--seeds N] [finetune.py args...]
 # 1 GPU (or CPU): plain python; more: torchrun (gloo automatically without CUDA).
+# --seeds N: N runs with seeds 0..N-1, each in its own work dir (<work dir>/seed<i>);
+# tools/benchmarks/summarize.py reports their mean +- std.
 # Slurm: set PARTITION (and GPUS_PER_NODE, CPUS_PER_TASK, SRUN_ARGS) to submit with srun.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -18,6 +20,28 @@ run_benchmark() {
   if [[ $ckpt != none && ! -f $ckpt ]]; then
     echo "error: checkpoint not found: $ckpt" >&2; exit 2
   fi
+  local seeds=0 rest=()
+  while [[ $# -gt 0 ]]; do
+    if [[ $1 == --seeds ]]; then
+      [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || { echo "error: --seeds needs a positive count" >&2; exit 2; }
+      seeds=$2; shift 2
+    else
+      rest+=("$1"); shift
+    fi
+  done
+  if [[ $seeds -eq 0 ]]; then
+    _run_once "$name" "$config" "$ckpt" "$gpus" ${rest[@]+"${rest[@]}"}
+  else
+    local seed
+    for (( seed = 0; seed < seeds; seed++ )); do
+      _run_once "$name" "$config" "$ckpt" "$gpus" ${rest[@]+"${rest[@]}"} --seed "$seed"
+    done
+  fi
+}
+
+_run_once() {
+  local name=$1 config=$2 ckpt=$3 gpus=$4
+  shift 4
   local args=("$repo/tools/benchmarks/finetune.py" "$config" "$ckpt" --benchmark "$name" "$@")
   if [[ -n ${PARTITION:-} ]]; then
     local gpn=${GPUS_PER_NODE:-$(( gpus < 8 ? gpus : 8 ))}

@@ -8,13 +8,8 @@ written to WORK_DIR/metrics.json.
 """
 import argparse
 import os
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/
-
-from mmengine.config import DictAction  # noqa: E402
+from mmengine.config import DictAction
 
 
 def parse_args(argv=None):
@@ -24,6 +19,13 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='default: work_dirs/benchmarks/<benchmark>/<ckpt>')
     parser.add_argument('--benchmark', help='name used for the default work dir')
     parser.add_argument('--no-test', action='store_true', help='train only')
+    parser.add_argument('--seed', type=int,
+                        help='randomness.seed of the run; the work dir gets a seed<S> sub dir')
+    parser.add_argument(
+        '--scale-lr', action='store_true',
+        help='on fewer GPUs than the paper: keep the per-GPU batch and scale the lr linearly '
+        '(fewer epochs) instead of the default gradient accumulation, which keeps the paper\'s '
+        'effective batch, lr and number of optimizer steps')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none')
@@ -35,11 +37,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from densepre.transfer import run_benchmark
     from mmengine.dist import get_rank
-    from train import shutdown_distributed
+
+    from densepre.transfer import run_benchmark
+    from densepre.transfer.downstream import shutdown_distributed
     result = run_benchmark(args.config, args.checkpoint, args.work_dir, args.cfg_options,
-                           args.launcher, run_test=not args.no_test, benchmark=args.benchmark)
+                           args.launcher, run_test=not args.no_test, benchmark=args.benchmark,
+                           batch_mode='scale' if args.scale_lr else 'accumulate', seed=args.seed)
     rank = get_rank()
     shutdown_distributed()
     if result['metrics'] and rank == 0:
