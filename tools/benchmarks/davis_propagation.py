@@ -139,7 +139,8 @@ def parse_args(argv=None):
     p.add_argument('--out-stage', type=int, default=4, help='ResNet stage of the features')
     p.add_argument('--num-heads', type=int, help='ViT heads (default: checkpoint config)')
     p.add_argument('--batch-size', type=int, default=8, help='frames per backbone pass')
-    p.add_argument('--chunk', type=int, default=1024, help='query positions per affinity block')
+    p.add_argument('--tile', type=int, default=16, help='query block (grid cells) whose radius '
+                   'window is multiplied at once; 0: the dense masked affinity (same result)')
     p.add_argument('--max-frames', type=int, help='only the first N frames of each sequence '
                    '(speed measurements; the scores are then not the benchmark numbers)')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
@@ -173,7 +174,7 @@ def main(argv=None):
         t1 = time.perf_counter()
         ids, first_soft = first_frame_labels(first, feats.shape[-2:])
         soft = lp.propagate_labels(feats, first_soft.to(feats.device), args.topk,
-                                   args.temperature, args.context, args.radius, args.chunk)
+                                   args.temperature, args.context, args.radius, args.tile or None)
         t2 = time.perf_counter()
         timing['frames'] += len(frames)
         timing['feature_s'] += t1 - t0
