@@ -406,3 +406,13 @@ def test_cam_tool_end_to_end(ckpts, demo_root, tmp_path):
     with pytest.raises(ValueError, match='backbone tensors differ'):
         cam.main([ckpts['resnet'], '--classifier', str(tmp_path / 'other.pth'), '--ann',
                   'meta/train.txt', '--data-root', imagenet, '--img-prefix', 'train'])
+
+
+def test_label_propagation_benchmark_runs(tmp_path):
+    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
+    import benchmark_label_propagation as blp
+    res = blp.main(['--frames', '3', '--height', '48', '--width', '80', '--repeats', '1',
+                    '--json', str(tmp_path / 'b.json')])
+    assert res['same_argmax'] and res['max_abs_diff'] < 1e-5
+    assert res['feature_grid'] == [6, 10] and res['channels'] == 2048
+    assert res['frames_per_s'] > 0 and res['dense_over_tiled'] > 0
