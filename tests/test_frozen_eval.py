@@ -416,3 +416,15 @@ def test_label_propagation_benchmark_runs(tmp_path):
     assert res['same_argmax'] and res['max_abs_diff'] < 1e-5
     assert res['feature_grid'] == [6, 10] and res['channels'] == 2048
     assert res['frames_per_s'] > 0 and res['dense_over_tiled'] > 0
+
+
+def test_davis_tool_names_a_missing_annotation_before_any_work(davis_root, tmp_path):
+    import shutil
+
+    import davis_propagation
+    root = tmp_path / 'DAVIS'
+    shutil.copytree(davis_root, root)
+    seq = open(root / 'ImageSets' / '2017' / 'val.txt').read().split()[-1]
+    os.remove(root / 'Annotations' / '480p' / seq / '00003.png')
+    with pytest.raises(FileNotFoundError, match=f'{seq}: 1 of 6 annotations missing.*00003.png'):
+        davis_propagation.main(['no-such-checkpoint.pth', '--data-root', str(root)])

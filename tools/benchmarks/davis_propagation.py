@@ -63,8 +63,10 @@ def sequence_files(root: str, resolution: str, seq: str):
     anns = [osp.join(ann_dir, osp.splitext(f)[0] + '.png') for f in frames]
     if not frames:
         raise FileNotFoundError(f'{seq}: no .jpg frames in {img_dir}')
-    if not osp.isfile(anns[0]):
-        raise FileNotFoundError(f'{seq}: first-frame annotation not found: {anns[0]}')
+    missing = [p for p in anns if not osp.isfile(p)]
+    if missing:
+        raise FileNotFoundError(f'{seq}: {len(missing)} of {len(anns)} annotations missing, e.g. '
+                                f'{missing[0]} (every frame of the split is scored)')
     return [osp.join(img_dir, f) for f in frames], anns
 
 
@@ -187,10 +189,6 @@ def main(argv=None):
         os.makedirs(osp.join(out_dir, 'overlays'), exist_ok=True)
         Image.fromarray(overlay_grid(frames, masks, palette)).save(
             osp.join(out_dir, 'overlays', f'{seq}.png'))
-        missing = [p for p in ann_paths if not osp.isfile(p)]
-        if missing:
-            raise FileNotFoundError(f'{seq}: {len(missing)} annotations missing, e.g. {missing[0]}'
-                                    ' (every frame of the split must be annotated to score it)')
         gt = np.stack([read_mask(p) for p in ann_paths])
         metric.process(None, [dict(sequence=seq, gt_masks=gt, pred_masks=masks)])
         log(f'{seq}: {len(frames)} frames, {len(ids) - 1} objects, '
