@@ -14,7 +14,7 @@ from PIL import Image
 
 from densepre.evaluation.davis_metrics import (boundary_f_measure, boundary_tolerance, disk,
                                                evaluate_sequence, region_similarity, seg_boundary)
-from densepre.evaluation.label_propagation import context_frames, propagate_labels, radius_mask
+from densepre.evaluation.label_propagation import context_frames, propagate_labels
 from densepre.evaluation.linear_svm import (average_precision, fit_svm, interpolated_ap,
                                             stratified_folds)
 from densepre.evaluation.segment_retrieval import (confusion, kmeans, majority_labels, mean_iou,
@@ -109,8 +109,6 @@ def test_davis_metric_is_registered_where_the_registry_says():
 def test_context_frames_pad_with_the_first_frame():
     assert context_frames(1, 3).tolist() == [0, 0, 0, 0]
     assert context_frames(5, 3).tolist() == [0, 2, 3, 4]
-    m = radius_mask(3, 3, 1.5)
-    assert m[4].sum() == 9 and m[0].sum() == 4  # centre sees all, corner its 2x2
 
 
 def test_static_video_reproduces_the_first_frame_labels_exactly():
@@ -119,19 +117,21 @@ def test_static_video_reproduces_the_first_frame_labels_exactly():
     feats = frame.expand(5, -1, -1, -1).clone()
     ids = torch.randint(0, 3, (6, 7))
     first = torch.nn.functional.one_hot(ids, 3).permute(2, 0, 1).float()
-    out = propagate_labels(feats, first, chunk=10)
-    assert torch.equal(out.argmax(1), ids.expand(5, -1, -1))
-    torch.testing.assert_close(out, first.expand(5, -1, -1, -1), rtol=0, atol=1e-6)
+    for tile in (3, None):
+        out = propagate_labels(feats, first, tile=tile)
+        assert torch.equal(out.argmax(1), ids.expand(5, -1, -1))
+        torch.testing.assert_close(out, first.expand(5, -1, -1, -1), rtol=0, atol=1e-6)
 
 
 def test_propagation_matches_a_per_pixel_reference():
-    """The batched affinity / top-k / radius computation against a direct per-query loop."""
+    """The tiled and the dense affinity / top-k / radius computation against a direct per-query
+    loop."""
     torch.manual_seed(1)
-    t, c, h, w, k = 5, 8, 4, 5, 3
+    t, c, h, w, k = 5, 8, 6, 7, 3
     feats = torch.randn(t, c, h, w)
     first = torch.rand(k, h, w)
     topk, temp, ctx, radius = 4, 0.1, 2, 2.0
-    out = propagate_labels(feats, first, topk, temp, ctx, radius, chunk=7)
+    outs = [propagate_labels(feats, first, topk, temp, ctx, radius, tile) for tile in (2, None)]
     f = torch.nn.functional.normalize(feats, dim=1).flatten(2)
     ref = torch.zeros(t, k, h * w)
     ref[0] = first.flatten(1)
@@ -149,7 +149,8 @@ def test_propagation_matches_a_per_pixel_reference():
             top = cand[:topk]
             wts = torch.tensor([s for s, _, _ in top]).softmax(0)
             ref[ti, :, q] = sum(wt * ref[fr, :, kk] for wt, (_, fr, kk) in zip(wts, top))
-    torch.testing.assert_close(out, ref.view(t, k, h, w), rtol=1e-5, atol=1e-6)
+    for out in outs:
+        torch.testing.assert_close(out, ref.view(t, k, h, w), rtol=1e-5, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- DAVIS tool
@@ -405,3 +406,25 @@ def test_cam_tool_end_to_end(ckpts, demo_root, tmp_path):
     with pytest.raises(ValueError, match='backbone tensors differ'):
         cam.main([ckpts['resnet'], '--classifier', str(tmp_path / 'other.pth'), '--ann',
                   'meta/train.txt', '--data-root', imagenet, '--img-prefix', 'train'])
+
+
+def test_label_propagation_benchmark_runs(tmp_path):
+    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
+    import benchmark_label_propagation as blp
+    res = blp.main(['--frames', '3', '--height', '48', '--width', '80', '--repeats', '1',
+                    '--json', str(tmp_path / 'b.json')])
+    assert res['same_argmax'] and res['max_abs_diff'] < 1e-5
+    assert res['feature_grid'] == [6, 10] and res['channels'] == 2048
+    assert res['frames_per_s'] > 0 and res['dense_over_tiled'] > 0
+
+
+def test_davis_tool_names_a_missing_annotation_before_any_work(davis_root, tmp_path):
+    import shutil
+
+    import davis_propagation
+    root = tmp_path / 'DAVIS'
+    shutil.copytree(davis_root, root)
+    seq = open(root / 'ImageSets' / '2017' / 'val.txt').read().split()[-1]
+    os.remove(root / 'Annotations' / '480p' / seq / '00003.png')
+    with pytest.raises(FileNotFoundError, match=f'{seq}: 1 of 6 annotations missing.*00003.png'):
+        davis_propagation.main(['no-such-checkpoint.pth', '--data-root', str(root)])

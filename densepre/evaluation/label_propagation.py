@@ -12,6 +12,7 @@ context frames get softmax weights ``w`` and the label distribution of ``q`` is
 ``y_q = sum_k w_kq y_k``. Frame 0 keeps its (given) labels; predicted distributions are used as
 context labels of later frames.
 """
+import math
 from typing import Optional
 
 import torch
@@ -24,13 +25,6 @@ CONTEXT = 20
 RADIUS = 12.0
 
 
-def radius_mask(h: int, w: int, radius: float) -> torch.Tensor:
-    """``(h*w, h*w)`` bool: Euclidean distance between two grid cells ``< radius``."""
-    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing='ij')
-    pos = torch.stack([yy.flatten(), xx.flatten()], 1).float()
-    return torch.cdist(pos, pos) < radius
-
-
 def context_frames(t: int, context: int) -> torch.Tensor:
     """Indices of the context frames of target ``t``: the first frame, then frames
     ``t - context .. t - 1`` clamped at 0 (the release's first-frame padding)."""
@@ -41,7 +35,7 @@ def context_frames(t: int, context: int) -> torch.Tensor:
 @torch.no_grad()
 def propagate_labels(feats: torch.Tensor, first_labels: torch.Tensor, topk: int = TOPK,
                      temperature: float = TEMPERATURE, context: int = CONTEXT,
-                     radius: float = RADIUS, chunk: Optional[int] = 1024) -> torch.Tensor:
+                     radius: float = RADIUS, tile: Optional[int] = 16) -> torch.Tensor:
     """Propagate the first frame's label distribution through a video.
 
     Args:
@@ -49,7 +43,10 @@ def propagate_labels(feats: torch.Tensor, first_labels: torch.Tensor, topk: int 
         first_labels: ``(K, h, w)`` label distribution of frame 0 (e.g. its one-hot masks
             resized to the feature grid).
         topk, temperature, context, radius: the protocol settings (module docstring).
-        chunk: query positions per affinity block (memory bound; ``None`` = all at once).
+        tile: queries are processed in ``tile x tile`` blocks of the grid; for a block only the
+            window of the short-term context frames within the radius is multiplied (one batched
+            matmul over all context frames), the first frame in full. ``None``: one block, i.e.
+            the dense masked affinity of the release (same result, more work).
 
     Returns:
         ``(T, K, h, w)`` label distributions; frame 0 equals ``first_labels``.
@@ -58,25 +55,35 @@ def propagate_labels(feats: torch.Tensor, first_labels: torch.Tensor, topk: int 
     if first_labels.shape[-2:] != (h, w):
         raise ValueError(f'first-frame labels {tuple(first_labels.shape)} do not match the '
                          f'feature grid {(h, w)}')
-    n = h * w
-    feats = F.normalize(feats.float(), dim=1).flatten(2)  # T, C, n
-    labels = torch.zeros(t_len, first_labels.shape[0], n, dtype=torch.float32,
-                         device=feats.device)
-    labels[0] = first_labels.flatten(1).float()
-    # additive mask on the short-term context: 0 inside the radius, -inf-like outside
-    local = torch.zeros(n, n, device=feats.device).masked_fill_(
-        ~radius_mask(h, w, radius).to(feats.device), -1e10)
-    chunk = chunk or n
+    k = first_labels.shape[0]
+    feats = F.normalize(feats.float(), dim=1).permute(0, 2, 3, 1).contiguous()  # T, h, w, C
+    labels = torch.zeros(t_len, k, h, w, dtype=torch.float32, device=feats.device)
+    labels[0] = first_labels.float()
+    th, tw = (h, w) if tile is None else (tile, tile)
+    ext = max(int(math.ceil(radius)) - 1, 0)  # |dy|, |dx| <= ext for distance < radius
+    yy, xx = torch.meshgrid(torch.arange(h, device=feats.device),
+                            torch.arange(w, device=feats.device), indexing='ij')
+    first_keys = feats[0].reshape(h * w, c)
     for t in range(1, t_len):
-        idx = context_frames(t, context).to(feats.device)
-        keys = feats[idx]  # L, C, n
-        ctx_labels = labels[idx].permute(1, 0, 2).flatten(1)  # K, L*n
-        for q0 in range(0, n, chunk):
-            q = feats[t, :, q0:q0 + chunk]  # C, m
-            aff = torch.einsum('lcn,cm->lnm', keys, q)  # L, n, m
-            aff[1:] += local[:, q0:q0 + chunk]
-            aff = aff.flatten(0, 1) / temperature  # L*n, m
-            weights, ids = aff.topk(topk, dim=0)
-            weights = weights.softmax(dim=0)
-            labels[t, :, q0:q0 + chunk] = (ctx_labels[:, ids] * weights).sum(1)
-    return labels.view(t_len, -1, h, w)
+        idx = context_frames(t, context)[1:].to(feats.device)
+        first_lbl = labels[0].flatten(1)  # K, n
+        for r0 in range(0, h, th):
+            for c0 in range(0, w, tw):
+                r1, c1 = min(r0 + th, h), min(c0 + tw, w)
+                wr0, wr1, wc0, wc1 = max(r0 - ext, 0), min(r1 + ext, h), max(c0 - ext, 0), \
+                    min(c1 + ext, w)
+                q = feats[t, r0:r1, c0:c1].reshape(-1, c).T  # C, m
+                keys = feats[idx, wr0:wr1, wc0:wc1].reshape(len(idx), -1, c)  # L, nw, C
+                aff_local = keys @ q  # L, nw, m
+                dy = yy[wr0:wr1, wc0:wc1].flatten()[:, None] - yy[r0:r1, c0:c1].flatten()[None]
+                dx = xx[wr0:wr1, wc0:wc1].flatten()[:, None] - xx[r0:r1, c0:c1].flatten()[None]
+                far = (dy * dy + dx * dx).float().sqrt() >= radius  # nw, m
+                aff_local.masked_fill_(far[None], -1e10)
+                aff = torch.cat([first_keys @ q, aff_local.flatten(0, 1)]) / temperature
+                weights, ids = aff.topk(topk, dim=0)  # topk, m
+                weights = weights.softmax(dim=0)
+                ctx = torch.cat([first_lbl, labels[idx, :, wr0:wr1, wc0:wc1].permute(
+                    1, 0, 2, 3).flatten(1)], dim=1)  # K, n + L * nw
+                labels[t, :, r0:r1, c0:c1] = (ctx[:, ids] * weights).sum(1).view(k, r1 - r0,
+                                                                               c1 - c0)
+    return labels

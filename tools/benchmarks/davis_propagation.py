@@ -63,8 +63,10 @@ def sequence_files(root: str, resolution: str, seq: str):
     anns = [osp.join(ann_dir, osp.splitext(f)[0] + '.png') for f in frames]
     if not frames:
         raise FileNotFoundError(f'{seq}: no .jpg frames in {img_dir}')
-    if not osp.isfile(anns[0]):
-        raise FileNotFoundError(f'{seq}: first-frame annotation not found: {anns[0]}')
+    missing = [p for p in anns if not osp.isfile(p)]
+    if missing:
+        raise FileNotFoundError(f'{seq}: {len(missing)} of {len(anns)} annotations missing, e.g. '
+                                f'{missing[0]} (every frame of the split is scored)')
     return [osp.join(img_dir, f) for f in frames], anns
 
 
@@ -139,7 +141,8 @@ def parse_args(argv=None):
     p.add_argument('--out-stage', type=int, default=4, help='ResNet stage of the features')
     p.add_argument('--num-heads', type=int, help='ViT heads (default: checkpoint config)')
     p.add_argument('--batch-size', type=int, default=8, help='frames per backbone pass')
-    p.add_argument('--chunk', type=int, default=1024, help='query positions per affinity block')
+    p.add_argument('--tile', type=int, default=16, help='query block (grid cells) whose radius '
+                   'window is multiplied at once; 0: the dense masked affinity (same result)')
     p.add_argument('--max-frames', type=int, help='only the first N frames of each sequence '
                    '(speed measurements; the scores are then not the benchmark numbers)')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
@@ -173,7 +176,7 @@ def main(argv=None):
         t1 = time.perf_counter()
         ids, first_soft = first_frame_labels(first, feats.shape[-2:])
         soft = lp.propagate_labels(feats, first_soft.to(feats.device), args.topk,
-                                   args.temperature, args.context, args.radius, args.chunk)
+                                   args.temperature, args.context, args.radius, args.tile or None)
         t2 = time.perf_counter()
         timing['frames'] += len(frames)
         timing['feature_s'] += t1 - t0
@@ -186,10 +189,6 @@ def main(argv=None):
         os.makedirs(osp.join(out_dir, 'overlays'), exist_ok=True)
         Image.fromarray(overlay_grid(frames, masks, palette)).save(
             osp.join(out_dir, 'overlays', f'{seq}.png'))
-        missing = [p for p in ann_paths if not osp.isfile(p)]
-        if missing:
-            raise FileNotFoundError(f'{seq}: {len(missing)} annotations missing, e.g. {missing[0]}'
-                                    ' (every frame of the split must be annotated to score it)')
         gt = np.stack([read_mask(p) for p in ann_paths])
         metric.process(None, [dict(sequence=seq, gt_masks=gt, pred_masks=masks)])
         log(f'{seq}: {len(frames)} frames, {len(ids) - 1} objects, '
