@@ -273,8 +273,8 @@ def quiet_logger() -> None:
 
 
 def prepare_message_hub(max_iters: int = 1000) -> None:
-    """mmpretrain's CosineEMA (BYOL) reads ``iter`` / ``max_iters`` from the MessageHub, which
-    outside a Runner nobody sets."""
+    """The cosine EMA schedule (``EMATeacher``: BYOL, LEWEL_B) reads ``max_iters`` from the
+    MessageHub, which outside a Runner nobody sets."""
     from mmengine.logging import MessageHub
     hub = MessageHub.get_current_instance()
     hub.update_info('max_iters', max_iters)

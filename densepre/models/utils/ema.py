@@ -126,8 +126,11 @@ class EMATeacher(nn.Module):
                            f'updated with {list(online.keys())}')
         for key, src_module in online.items():
             dst_module = self.module[key]
-            named = (lambda m: m.named_buffers()) if buffers else (lambda m: m.named_parameters())
-            dst, src = dict(named(dst_module)), dict(named(src_module))
+            if buffers:
+                dst, src = dict(dst_module.named_buffers()), dict(src_module.named_buffers())
+            else:
+                dst, src = (dict(dst_module.named_parameters()),
+                            dict(src_module.named_parameters()))
             if dst.keys() != src.keys():
                 raise KeyError(f'EMATeacher: teacher and online "{key}" differ in '
                                f'{sorted(set(dst) ^ set(src))[:5]}')
