@@ -43,6 +43,10 @@ Usage::
     python tools/analysis_tools/benchmark_train_step.py configs/mocov2/mocov2_r50_8xb32_200e.py \\
         --vs configs/byol/byol_r50_8xb64_200e.py --batch 8 --iters 5 --warmup 1 --threads 2
 
+    # multi-crop: per-size batched passes (A) vs one pass per crop (B), same config
+    python tools/analysis_tools/benchmark_train_step.py configs/byol/byol-mc_r50_8xb64_200e.py \
+        --vs configs/byol/byol-mc_r50_8xb64_200e.py --vs-cfg-options model.batch_views=False
+
     # ResNet-18, 32 px views, both configs
     python tools/analysis_tools/benchmark_train_step.py A.py --vs B.py --batch 2 --iters 2 \\
         --size 32 --cfg-options model.backbone.depth=18 model.neck.in_channels=512
@@ -173,6 +177,16 @@ def describe_views(spec) -> str:
     return ' + '.join(f'{n}x{h}' if h == w else f'{n}x{h}x{w}' for n, (h, w) in spec)
 
 
+def packed_view_groups(cfg: Config) -> Optional[List[str]]:
+    """The group name of every view when the pipeline packs ``view_groups`` (else None)."""
+    if not any(_type(t).endswith('PackInputs') and 'view_groups' in (t.get('algorithm_keys') or ())
+               for t in train_pipeline(cfg)):
+        return None
+    multiview = find_multiview(train_pipeline(cfg))
+    return [g.get('name', f'group{i}') for i, g in enumerate(multiview['views'])
+            for _ in range(int(g.get('num', 1)))]
+
+
 def packs_geometry(cfg: Config) -> bool:
     for t in train_pipeline(cfg):
         if _type(t).endswith('PackInputs') and 'view_geometry' in (t.get('algorithm_keys') or ()):
@@ -182,12 +196,13 @@ def packs_geometry(cfg: Config) -> bool:
 
 # -------------------------------------------------------------------------------------- data
 def random_batch(sizes: List[Tuple[int, int]], batch: int, with_geometry: bool,
-                 rng: np.random.Generator) -> dict:
+                 rng: np.random.Generator, groups: Optional[Sequence[str]] = None) -> dict:
     """A collated batch as ``default_collate`` + ``PackInputs`` produce it, with random pixels.
 
     ``view_geometry`` is stored like PackInputs stores it: a (V, 8) float32 numpy array
     ``[x1, y1, x2, y2, flip, out_h, out_w, fallback]`` per sample (crop boxes in a 256 x 256
-    image, no fallback crops).
+    image, no fallback crops); ``groups`` (the group name of each view) is stored as
+    ``view_groups`` when given.
     """
     from mmpretrain.structures import DataSample
     inputs = [
@@ -204,6 +219,8 @@ def random_batch(sizes: List[Tuple[int, int]], batch: int, with_geometry: bool,
                 side = rng.uniform(32, 128)
                 geom[v] = [x1, y1, x1 + side, y1 + side, float(rng.random() < .5), h, w, 0.]
             ds.set_field(geom, 'view_geometry')
+        if groups is not None:
+            ds.set_field(tuple(groups), 'view_groups')
         samples.append(ds)
     return dict(inputs=inputs, data_samples=samples)
 
@@ -347,7 +364,9 @@ def make_batches(cfg: Config, sizes, args, tmpdir: str) -> List[dict]:
     num = max(1, min(args.warmup + args.iters, args.max_batches))
     if args.data == 'random':
         rng = np.random.default_rng(args.seed)
-        return [random_batch(sizes, args.batch, packs_geometry(cfg), rng) for _ in range(num)]
+        groups = packed_view_groups(cfg)
+        return [random_batch(sizes, args.batch, packs_geometry(cfg), rng, groups)
+                for _ in range(num)]
     demo = make_demo_root(tmpdir, max(2 * args.batch, 16), args.demo_image_size)
     return demo_batches(cfg, demo, args.batch, num, args.seed)
 

@@ -177,6 +177,8 @@ class MoCoV2(BaseSelfSupervisor):
     def multiview_loss(self, views: MultiViewBatch) -> Dict[str, torch.Tensor]:
         """Mean InfoNCE over the ``view_pairs`` of the batch; each key view enqueued once."""
         query_idx, key_idx, pairs = self.view_pairs.resolve(views)
+        world = get_world_size()  # refuse a queue the keys cannot fill before computing anything
+        self.queue.check_batch(len(key_idx) * views.inputs[0].shape[0] * world, world)
         if self.batch_views:
             run = forward_views
         else:
