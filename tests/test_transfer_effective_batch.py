@@ -137,3 +137,26 @@ def test_voc_seg_sh_accumulates_end_to_end(demo_root, tmp_path):
     result = json.load(open(tmp_path / 'seg/metrics.json'))
     assert result['schedule'] == dict(effective_batch=8, accumulation=4, world_size=1,
                                       mode='accumulate')
+
+
+@pytest.mark.slow
+def test_two_processes_accumulate_half_as_much(demo_root, tmp_path):
+    """voc_seg.sh CKPT 2 (torchrun, gloo): the paper batch 8 with 2 per process over 2 processes
+    is 2 accumulation steps; both ranks train the same 2 optimizer steps (4 loop iterations)."""
+    run_train(TINY['mocov2'], tmp_path / 'pre', *data_opts(demo_root), 'train_cfg.max_epochs=1')
+    voc = f'{demo_root}/VOCdevkit/VOC2012'
+    env = dict(os.environ, PYTHON=PYTHON, OMP_NUM_THREADS='1', PYTHONPATH=REPO, CONFIG=DEMO_SEG,
+               PORT='29631')
+    proc = subprocess.run(
+        ['bash', osp.join(REPO, 'tools/benchmarks/voc_seg.sh'), str(tmp_path / 'pre/epoch_1.pth'),
+         '2', '--work-dir', str(tmp_path / 'seg'), '--cfg-options',
+         f'train_dataloader.dataset.data_root={voc}', f'val_dataloader.dataset.data_root={voc}',
+         f'test_dataloader.dataset.data_root={voc}', 'auto_scale_lr.base_batch_size=8',
+         'train_dataloader.batch_size=2', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+         'param_scheduler.0.end=2', 'default_hooks.logger.interval=1'],
+        capture_output=True, text=True, env=env, timeout=900)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert 'effective batch 8 = 2 per GPU x 2 GPU(s) x 2 accumulation step(s)' in out
+    assert max(read_lrs(tmp_path / 'seg')) == 4
+    assert json.load(open(tmp_path / 'seg/metrics.json'))['schedule']['world_size'] == 2

@@ -36,6 +36,11 @@ SEGM_VOC = f'{SEG}/voc12aug/segmenter-linear_vit-b16_8xb2-80k_voc12aug-512x512.p
 SEGM_CITY = f'{SEG}/cityscapes/segmenter-linear_vit-b16_8xb1-80k_cityscapes-768x768.py'
 SWEEP = {lr: f'{SEG}/ade20k/lr_sweep/segmenter-linear_vit-b16_8xb2-160k_ade20k-512x512_lr{lr}.py'
          for lr in ('8e-5', '1e-4', '3e-4', '8e-4')}
+SEGMENTER_DATASETS = [SEGM_ADE, SEGM_PCONTEXT, SEGM_VOC, SEGM_CITY]
+SWEEPS = {base: {lr: osp.join(osp.dirname(base), 'lr_sweep',
+                              osp.basename(base)[:-3] + f'_lr{lr}.py') for lr in SWEEP}
+          for base in SEGMENTER_DATASETS}
+ADAMW = {base: base[:-3] + '_adamw.py' for base in SEGMENTER_DATASETS + [SEGM_FEWSHOT]}
 LIN_M = f'{CLS}/imagenet/resnet50_linear-8xb512-lars-coslr-90e_in1k.py'
 LIN_B = f'{CLS}/imagenet/resnet50_linear-8xb32-steplr-50e_in1k.py'
 LIN_MOCO = f'{CLS}/imagenet/resnet50_linear-8xb32-steplr-100e_in1k.py'
@@ -124,6 +129,7 @@ def staged_vit_b(cfg_path, vit_b_staged, **overrides):
 # --------------------------------------------------------------------------- complete loading
 def test_every_owned_config_is_tested():
     listed = set(RESNET50_CONFIGS + VIT_B_CONFIGS + RESNET18_DEMO_CONFIGS + [DEMO_ADE])
+    listed |= {p for sweep in SWEEPS.values() for p in sweep.values()} | set(ADAMW.values())
     assert all(osp.isfile(p) for p in listed), [rel(p) for p in listed if not osp.isfile(p)]
     assert set(OWNED) == listed, sorted(rel(p) for p in set(OWNED) ^ listed)
 
@@ -249,9 +255,13 @@ def test_segmenter_linear_decoder_and_schedules(vit_mini_checkpoint):
                                      (SEGM_VOC, 80000, 512, 16), (SEGM_CITY, 80000, 768, 8)):
         cfg = Config.fromfile(path)
         assert cfg.train_cfg.max_iters == iters and cfg.param_scheduler[0].end == iters
-        assert cfg.param_scheduler[0].type == 'PolyLR' and cfg.param_scheduler[0].eta_min == 0
-        assert cfg.optim_wrapper.optimizer == dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999),
+        # LOCA A.3: poly, wd 0.01, lr from {8e-5, 1e-4, 3e-4, 8e-4}; where LOCA is silent,
+        # Segmenter's released recipe: SGD momentum 0.9, poly power 0.9 down to 1e-5
+        assert cfg.param_scheduler[0].type == 'PolyLR' and cfg.param_scheduler[0].power == 0.9
+        assert cfg.param_scheduler[0].eta_min == 1e-5
+        assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=8e-4, momentum=0.9,
                                                    weight_decay=0.01)
+        assert cfg.model.backbone.drop_path_rate == 0.1
         assert cfg.model.test_cfg.mode == 'slide' and cfg.model.test_cfg.crop_size == (crop, crop)
         assert cfg.crop_size == (crop, crop)
         assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == batch
@@ -271,13 +281,24 @@ def test_segmenter_linear_decoder_and_schedules(vit_mini_checkpoint):
     assert logits.shape == (1, 150, 6, 4)
 
 
-def test_lr_sweep_configs_differ_only_in_lr():
-    base = Config.fromfile(SEGM_ADE).to_dict()
-    for lr, path in SWEEP.items():
+@pytest.mark.parametrize('base_path', SEGMENTER_DATASETS, ids=rel)
+def test_lr_sweep_configs_differ_only_in_lr(base_path):
+    base = Config.fromfile(base_path).to_dict()
+    for lr, path in SWEEPS[base_path].items():
         cfg = Config.fromfile(path).to_dict()
         assert cfg['optim_wrapper']['optimizer']['lr'] == float(lr)
         cfg['optim_wrapper']['optimizer']['lr'] = base['optim_wrapper']['optimizer']['lr']
         assert cfg == base
+
+
+@pytest.mark.parametrize('base_path', list(ADAMW), ids=rel)
+def test_adamw_option_differs_only_in_the_optimizer(base_path):
+    base = Config.fromfile(base_path).to_dict()
+    cfg = Config.fromfile(ADAMW[base_path]).to_dict()
+    assert cfg['optim_wrapper']['optimizer'] == dict(type='AdamW', lr=8e-4, betas=(0.9, 0.999),
+                                                     weight_decay=0.01)
+    cfg['optim_wrapper']['optimizer'] = base['optim_wrapper']['optimizer']
+    assert cfg == base
 
 
 def test_classification_protocols():
@@ -303,6 +324,8 @@ def test_classification_protocols():
         assert cfg.train_cfg.max_epochs == 50 and cfg.param_scheduler[0].milestones == [30, 40]
         assert cfg.train_dataloader.dataset.ann_file == f'meta/train_{pct}percent.txt'
         assert cfg.model.backbone.frozen_stages == -1
+        # LEWEL is silent on the weight decay: its released main_semi.py default
+        assert ow.optimizer.weight_decay == 1e-4 and ow.optimizer.momentum == 0.9
 
 
 @pytest.mark.parametrize('path', [LIN_M, LIN_B, LIN_MOCO], ids=rel)
@@ -459,6 +482,9 @@ def test_scripts_reject_bad_options(r18_checkpoint, tmp_path):
         ('ade20k_linear.sh', [r18_checkpoint, '--fold', '2'], '--fold needs --fraction'),
         ('ade20k_linear.sh', [r18_checkpoint, '--dataset', 'coco'], '--dataset must be'),
         ('ade20k_linear.sh', [r18_checkpoint, '--lr', 'fast'], "bad --lr"),
+        ('ade20k_linear.sh', [r18_checkpoint, '--optimizer', 'adam'],
+         '--optimizer must be sgd or adamw'),
+        ('voc_seg.sh', [r18_checkpoint, '--seeds', '0'], '--seeds needs a positive count'),
         ('ade20k_linear.sh', [str(tmp_path / 'absent.pth')], 'checkpoint not found'),
     ]
     for script, args, message in cases:

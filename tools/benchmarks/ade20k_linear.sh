@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Segmenter linear decoder on a ViT-B/16 (LOCA's evaluation, appendix A.3): end-to-end fine-tuning,
-# AdamW wd 0.01, poly lr, sliding-window inference -- mmseg, mmpretrain ViT backbone.
+# Segmenter's SGD with LOCA's wd 0.01, poly lr, sliding-window inference -- mmseg, mmpretrain ViT.
 #   tools/benchmarks/ade20k_linear.sh CKPT [GPUS] [--dataset ade20k|pcontext|voc|cityscapes]
-#       [--lr LR] [--fraction 1/32|1/16|1/8|1/4|1/2|1 [--fold 0-4]] [--data-root DIR]
+#       [--lr LR] [--optimizer sgd|adamw] [--seeds N] [--fraction 1/32|1/16|1/8|1/4|1/2|1 [--fold 0-4]] [--data-root DIR]
 #       [--split-dir DIR] [--work-dir DIR] [--cfg-options ...]
 # --dataset     ade20k (160k it, default), pcontext (80k), voc (VOC12aug, 80k), cityscapes (768^2, 80k)
-# --lr          base lr; LOCA sweeps 8e-5 1e-4 3e-4 8e-4 (default 1e-4); the work dir gets _lr<LR>
+# --lr          base lr; LOCA sweeps 8e-5 1e-4 3e-4 8e-4 (default 8e-4); the work dir gets _lr<LR>
+# --optimizer   sgd (Segmenter's, default) or adamw (the documented option; name gets _adamw)
 # --fraction    LOCA Table 2 few-shot ADE20k: train on that fraction of the training images, fold
 #               --fold (default 0; seed = fold). The subset list is written (once, deterministically)
 #               by tools/benchmarks/make_fewshot_split.py into --split-dir (default DATA_ROOT/fewshot).
@@ -17,17 +18,18 @@
 #   tools/benchmarks/ade20k_linear.sh CKPT 8 --fraction $f --fold $k; done; done
 # Slurm: PARTITION=<p> tools/benchmarks/ade20k_linear.sh CKPT 8 --lr 3e-4
 source "$(dirname "$0")/_launch.sh"
-usage() { sed -n 2,21p "$0" >&2; exit 2; }
+usage() { sed -n 2,19p "$0" >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
 ckpt=$1; shift
 if [[ $ckpt != none && ! -f $ckpt ]]; then echo "error: checkpoint not found: $ckpt" >&2; exit 2; fi
-dataset=ade20k lr='' fraction='' fold='' data_root='' split_dir=''
+dataset=ade20k lr='' optimizer=sgd fraction='' fold='' data_root='' split_dir=''
 rest=()
 need() { [[ $2 -ge 2 ]] || { echo "error: $1 needs a value" >&2; exit 2; }; }
 while [[ $# -gt 0 ]]; do
   case $1 in
     --dataset) need "$1" $#; dataset=$2; shift 2 ;;
     --lr) need "$1" $#; lr=$2; shift 2 ;;
+    --optimizer) need "$1" $#; optimizer=$2; shift 2 ;;
     --fraction) need "$1" $#; fraction=$2; shift 2 ;;
     --fold) need "$1" $#; fold=$2; shift 2 ;;
     --data-root) need "$1" $#; data_root=$2; shift 2 ;;
@@ -83,6 +85,11 @@ if [[ -n $fraction ]]; then
   opts+=("train_dataloader.dataset.ann_file=$split" "randomness.seed=$fold")
   name=ade20k_fewshot_frac${tag}_fold${fold}
 fi
+case $optimizer in
+  sgd) ;;
+  adamw) config=${config%.py}_adamw.py name=${name}_adamw ;;
+  *) echo "error: --optimizer must be sgd or adamw, got '$optimizer'" >&2; exit 2 ;;
+esac
 [[ -n $lr ]] && name=${name}_lr$lr
 gpus=()
 if [[ ${#rest[@]} -gt 0 && ${rest[0]} =~ ^[0-9]+$ ]]; then gpus=("${rest[0]}"); rest=("${rest[@]:1}"); fi

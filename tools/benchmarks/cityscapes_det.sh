@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cityscapes instance segmentation, Mask R-CNN R50-FPN, 24k iterations, batch 32, lr 0.01 (step at
-# 18k), multi-scale training, Cityscapes val instance AP / AP50 (CLoVE Table 3) -- mmdet, MoCo
-# detection protocol. Needs `pip install cityscapesscripts` (checked first).
+# 18k), multi-scale training, Cityscapes val instance AP / AP50 (CLoVE Table 3) -- mmdet,
+# detectron2's config "without changes" (FrozenBN, no norm in FPN / heads). Needs `pip install cityscapesscripts` (checked first).
 #   tools/benchmarks/cityscapes_det.sh CKPT [GPUS] [--work-dir DIR] [--cfg-options ...]
 # Data: data/cityscapes/{leftImg8bit,gtFine,annotations} (mmdet layout; docs/transfer_detection.md).
 # Slurm: PARTITION=<p> tools/benchmarks/cityscapes_det.sh CKPT 8

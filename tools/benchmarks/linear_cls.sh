@@ -6,7 +6,7 @@
 #   lewel_m  LEWEL Sec. 4.1, LEWEL_M: LARS, batch 4096, lr 3.2, 90 epochs, cosine, wd 0
 #   lewel_b  LEWEL Sec. 4.1, LEWEL_B: SGD, batch 256, lr 0.4, 50 epochs, x0.1 at 30/40, wd 0
 #   moco     MoCo / Revisiting A.2: SGD, batch 256, lr 30, 100 epochs, x0.1 at 60/80, wd 1e-4
-# The lr is scaled linearly (auto_scale_lr) when GPUS x per-GPU batch differs from the paper's.
+# Fewer GPUs than the paper's: gradient accumulation keeps its batch and lr (--scale-lr: scale lr).
 # Data: data/imagenet/{train,val} + meta/{train,val}.txt (mmpretrain's ImageNet layout); other
 # root: --cfg-options train_dataloader.dataset.data_root=D val_dataloader.dataset.data_root=D
 # CONFIG=<config> overrides the protocol's config (e.g. the CPU demo config under configs/demo/).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # LVIS v1 object detection + instance segmentation, Mask R-CNN R50-FPN, detectron2's "1x" (180k
 # iterations, batch 16, steps 120k / 160k, repeat-factor sampling 1e-3), multi-scale training,
-# lvis_v1_val bbox / segm AP (CLoVE Table 4) -- mmdet, MoCo detection protocol.
+# lvis_v1_val bbox / segm AP (CLoVE Table 4) -- mmdet, detectron2's config "with no BN" (FrozenBN).
 # Needs `pip install lvis` (checked first).
 #   tools/benchmarks/lvis_det.sh CKPT [GPUS] [--work-dir DIR] [--cfg-options ...]
 # Data: data/lvis_v1/{train2017,val2017,annotations/lvis_v1_{train,val}.json}

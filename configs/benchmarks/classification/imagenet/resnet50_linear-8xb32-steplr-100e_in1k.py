@@ -18,6 +18,7 @@ optim_wrapper = dict(optimizer=dict(type='SGD', lr=30.0, momentum=0.9, weight_de
 param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[60, 80], gamma=0.1)]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=100, val_interval=10)
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=2))
-# bs 256 = 8 x 32; with another total batch auto_scale_lr scales lr 30 linearly.
+# the paper's batch: 256 = 8 GPUs x 32 (fewer GPUs: gradient accumulation keeps
+# it, see densepre/transfer/effective_batch.py; --scale-lr: lr scaled linearly instead)
 auto_scale_lr = dict(enable=True, base_batch_size=256)
 pretrained_parts = [dict(module='backbone', prefix='backbone.')]

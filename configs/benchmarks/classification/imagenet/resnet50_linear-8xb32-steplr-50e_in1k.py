@@ -16,6 +16,7 @@ optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.4, momentum=0.9, weight_dec
 param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[30, 40], gamma=0.1)]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=50, val_interval=5)
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=2))
-# bs 256 = 8 x 32; with another total batch auto_scale_lr scales lr 0.4 linearly.
+# the paper's batch: 256 = 8 GPUs x 32 (fewer GPUs: gradient accumulation keeps
+# it, see densepre/transfer/effective_batch.py; --scale-lr: lr scaled linearly instead)
 auto_scale_lr = dict(enable=True, base_batch_size=256)
 pretrained_parts = [dict(module='backbone', prefix='backbone.')]

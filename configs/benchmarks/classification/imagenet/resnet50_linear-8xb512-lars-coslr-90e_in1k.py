@@ -19,6 +19,7 @@ optim_wrapper = dict(
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=90, by_epoch=True, begin=0, end=90)]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=90, val_interval=10)
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=2))
-# bs 4096 = 8 x 512; with another total batch auto_scale_lr scales lr 3.2 linearly.
+# the paper's batch: 4096 = 8 GPUs x 512 (fewer GPUs: gradient accumulation keeps
+# it, see densepre/transfer/effective_batch.py; --scale-lr: lr scaled linearly instead)
 auto_scale_lr = dict(enable=True, base_batch_size=4096)
 pretrained_parts = [dict(module='backbone', prefix='backbone.')]

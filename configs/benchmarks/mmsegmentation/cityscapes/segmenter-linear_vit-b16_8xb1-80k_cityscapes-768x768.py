@@ -3,7 +3,7 @@
 # "215 epochs with minibatch size of 8"), 768x768 crops, poly lr, weight decay 0.01,
 # sliding-window 768x768 inference (stride 512) on the full 2048x1024 images.
 # lr: LOCA sweeps {8e-5, 1e-4, 3e-4, 8e-4} (`ade20k_linear.sh --dataset cityscapes --lr X`);
-# 1e-4 and AdamW are densepre's choices (see the ADE20k config).
+# default 8e-4 with Segmenter's SGD; AdamW: the `_adamw` config (see the _base_ segmenter).
 _base_ = [
     '../_base_/segmenter-linear_vit-b16_mmpretrain.py',
     'mmseg::_base_/datasets/cityscapes_768x768.py',
@@ -18,12 +18,9 @@ model = dict(
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(512, 512)))
 train_dataloader = dict(batch_size=1)
 optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.01),
-    clip_grad=None)
+    _delete_=True, type='OptimWrapper', optimizer=_base_.segmenter_sgd, clip_grad=None)
 param_scheduler = [
-    dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=80000, by_epoch=False)
+    dict(type='PolyLR', power=0.9, eta_min=_base_.segmenter_poly_eta_min, begin=0, end=80000, by_epoch=False)
 ]
-# bs 8 = 8 x 1; with fewer GPUs auto_scale_lr scales the lr linearly.
+# the paper's batch: 8 = 8 GPUs x 1 (fewer GPUs: gradient accumulation, see finetune.py)
 auto_scale_lr = dict(enable=True, base_batch_size=8)

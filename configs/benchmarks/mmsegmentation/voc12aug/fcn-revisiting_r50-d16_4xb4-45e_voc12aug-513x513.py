@@ -78,5 +78,6 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
 log_processor = dict(by_epoch=True)
-# bs 16 = 4 x 4; with fewer GPUs auto_scale_lr scales lr 0.003 linearly.
+# the paper's batch: 16 = 4 GPUs x 4 (fewer GPUs: gradient accumulation keeps
+# it, see densepre/transfer/effective_batch.py; --scale-lr: lr scaled linearly instead)
 auto_scale_lr = dict(enable=True, base_batch_size=16)

@@ -18,6 +18,7 @@ model = dict(
     backbone=dict(type='ResNet', depth=50, init_cfg=None),
     decode_head=dict(num_classes=21),
     auxiliary_head=dict(num_classes=21))
-# bs 16 = 4 x 4; with fewer GPUs auto_scale_lr scales lr 0.01 linearly.
+# the paper's batch: 16 = 4 GPUs x 4 (fewer GPUs: gradient accumulation keeps
+# it, see densepre/transfer/effective_batch.py; --scale-lr: lr scaled linearly instead)
 auto_scale_lr = dict(enable=True, base_batch_size=16)
 pretrained_parts = [dict(module='backbone', prefix='backbone.')]

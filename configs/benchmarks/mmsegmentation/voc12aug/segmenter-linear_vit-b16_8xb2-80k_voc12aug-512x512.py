@@ -3,7 +3,7 @@
 # 16 (8 GPUs x 2), 512x512 crops, poly lr, weight decay 0.01, sliding-window 512 inference; mIoU on
 # val (1,449 images). mmseg's VOC12aug pipeline (resize 0.5-2.0, crop, flip, photometric).
 # lr: LOCA sweeps {8e-5, 1e-4, 3e-4, 8e-4} (`ade20k_linear.sh --dataset voc --lr X`);
-# 1e-4 and AdamW are densepre's choices (see the ADE20k config).
+# default 8e-4 with Segmenter's SGD; AdamW: the `_adamw` config (see the _base_ segmenter).
 _base_ = [
     '../_base_/segmenter-linear_vit-b16_mmpretrain.py',
     'mmseg::_base_/datasets/pascal_voc12_aug.py',
@@ -18,11 +18,8 @@ model = dict(
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(480, 480)))
 train_dataloader = dict(batch_size=2)
 optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.01),
-    clip_grad=None)
+    _delete_=True, type='OptimWrapper', optimizer=_base_.segmenter_sgd, clip_grad=None)
 param_scheduler = [
-    dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=80000, by_epoch=False)
+    dict(type='PolyLR', power=0.9, eta_min=_base_.segmenter_poly_eta_min, begin=0, end=80000, by_epoch=False)
 ]
 auto_scale_lr = dict(enable=True, base_batch_size=16)

@@ -1,0 +1,3 @@
+# LOCA appendix A.3 learning-rate sweep {8e-5, 1e-4, 3e-4, 8e-4}: base lr 8e-4.
+_base_ = '../segmenter-linear_vit-b16_8xb2-80k_pascal-context-512x512.py'
+optim_wrapper = dict(optimizer=dict(lr=8e-4))
