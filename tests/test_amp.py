@@ -246,3 +246,33 @@ def test_channels_last_transfer_config(demo_root, tmp_path):
     assert seen and all(seen)
     assert all(is_channels_last(m.weight) for m in runner.model.modules()
                if isinstance(m, torch.nn.Conv2d) and m.weight.dim() == 4)
+
+
+# ------------------------------------------------------------------------------ tools
+def test_benchmark_modes_interleaved(capsys):
+    """benchmark_train_step.py --modes: one config in fp32 and in bf16 + channels-last, with
+    ratios against the first row from the same run."""
+    import sys
+    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
+    import benchmark_train_step as bts
+    out = bts.main([osp.join(REPO, 'configs/mocov2/mocov2_r50_8xb32_200e.py'),
+                    '--modes', 'fp32', 'bf16-cl', '--batch', '2', '--iters', '2', '--warmup', '1',
+                    '--size', '32', '--threads', '1', '--mem', 'none', '--cfg-options',
+                    'model.backbone.depth=18', 'model.neck.in_channels=512'])
+    text = capsys.readouterr().out
+    assert 'x first' in text and 'bf16-cl' in text
+    a, b = out['results']
+    assert (a['mode'], b['mode']) == ('fp32', 'bf16-cl') and a['x_first'] == 1.0
+    assert b['x_first'] == pytest.approx(b['median_ms'] / a['median_ms'], rel=1e-3)
+    assert out['ratio_b_over_a'] == pytest.approx(b['x_first'], rel=1e-3)
+    assert b['last_loss'] != a['last_loss']  # bf16 rounding (same init, same batches)
+
+
+def test_demo_fast_path_switch(monkeypatch):
+    from demo import fast_path_options
+    monkeypatch.setenv('DENSEPRE_CPU_BF16', '1')
+    assert 'optim_wrapper.dtype=bfloat16' in fast_path_options('auto')
+    assert 'optim_wrapper.dtype=float32' in fast_path_options('off')
+    monkeypatch.setenv('DENSEPRE_CPU_BF16', '0')
+    assert 'optim_wrapper.dtype=float32' in fast_path_options('auto')
+    assert 'optim_wrapper.dtype=bfloat16' in fast_path_options('on')

@@ -9,6 +9,11 @@
    pretraining checkpoint (verified to load completely) -- and evaluates mIoU;
 4. prints (and writes to WORK_DIR/results.md) a table: random init vs pretrained.
 
+``--fast auto`` (default) trains both steps with bf16 autocast when the CPU has bf16 instructions
+(avx512_bf16 / amx_bf16), with the configs' ``channels_last`` setting; ``--fast on`` asks for bf16
+anyway (a CPU without bf16 still falls back to fp32, with one warning); ``--fast off`` runs fp32
+in the default memory format (the demo as it was before). Measured gain: docs/benchmarks.md.
+
 Every step logs with MMEngine (progress, ETA); re-running reuses finished steps.
 """
 import argparse
@@ -37,7 +42,20 @@ def parse_args(argv=None):
     parser.add_argument('--seg-iters', type=int, default=300)
     parser.add_argument('--pretrain-config', default=PRETRAIN_CFG)
     parser.add_argument('--seg-config', default=SEG_CFG)
+    parser.add_argument('--fast', choices=['auto', 'on', 'off'], default='auto',
+                        help='bf16 autocast (auto: if the CPU has bf16 instructions)')
     return parser.parse_args(argv)
+
+
+def fast_path_options(fast: str) -> list:
+    """--cfg-options of both training steps: bf16 autocast (DenseRunner turns AmpOptimWrapper
+    into CPU bf16 autocast), or fp32 in the default memory format (AmpOptimWrapper with dtype
+    float32 = the fp32 OptimWrapper)."""
+    from densepre.engine.amp import cpu_has_bf16
+    if fast == 'on' or (fast == 'auto' and cpu_has_bf16()):
+        return ['optim_wrapper.type=AmpOptimWrapper', 'optim_wrapper.dtype=bfloat16']
+    return ['optim_wrapper.type=AmpOptimWrapper', 'optim_wrapper.dtype=float32',
+            'channels_last=False']
 
 
 def main(argv=None):
@@ -50,6 +68,9 @@ def main(argv=None):
 
     print(f'[demo] 1/3 synthetic demo data -> {args.root}', flush=True)
     paths = make_demo_data(args.root)
+    speed = fast_path_options(args.fast)
+    mode = 'bf16 autocast' if 'optim_wrapper.dtype=bfloat16' in speed else 'fp32'
+    print(f'[demo] training precision / memory format: {mode} (--fast {args.fast})', flush=True)
 
     pre_dir = osp.join(args.work_dir, 'pretrain')
     ckpt = osp.join(pre_dir, f'epoch_{args.pretrain_epochs}.pth')
@@ -63,7 +84,7 @@ def main(argv=None):
              f'param_scheduler.0.end={args.pretrain_epochs}',
              f'default_hooks.checkpoint.interval={max(1, args.pretrain_epochs // 4)}',
              f'custom_hooks.2.data_root={paths["voc2012"]}',
-             'default_hooks.logger.interval=8'], env)
+             'default_hooks.logger.interval=8', *speed], env)
     pretrain_min = (time.time() - start) / 60
 
     print('[demo] 3/3 transfer: mmseg FCN on the demo VOC split, random init vs pretrained',
@@ -80,7 +101,7 @@ def main(argv=None):
                  f'val_dataloader.dataset.data_root={paths["voc2012"]}',
                  f'test_dataloader.dataset.data_root={paths["voc2012"]}',
                  f'train_cfg.max_iters={args.seg_iters}', f'train_cfg.val_interval={args.seg_iters}',
-                 f'param_scheduler.0.end={args.seg_iters}'], env)
+                 f'param_scheduler.0.end={args.seg_iters}', *speed], env)
         with open(metrics_file) as f:
             results[name] = json.load(f)['metrics']
 
@@ -90,7 +111,7 @@ def main(argv=None):
     table = '\n'.join(lines)
     total = (time.time() - start) / 60
     note = (f'\nDemo VOC val ({paths["voc2012"]}), ResNet-18 FCN-D8, {args.seg_iters} iterations; '
-            f'pretraining {args.pretrain_epochs} epochs on {paths["imagenet"]}.\n'
+            f'pretraining {args.pretrain_epochs} epochs on {paths["imagenet"]}; {mode}.\n'
             f'Wall time: {total:.1f} min (pretraining step {pretrain_min:.1f} min). '
             'Synthetic data: the numbers show the pipeline works, not method quality.\n')
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:

@@ -48,3 +48,6 @@ custom_hooks = [
     dict(type='DenseProbeHook', data_root='data/demo/VOCdevkit/VOC2012', image_size=128,
          interval=10),
 ]
+# Speed (docs/benchmarks.md): AMP (inherited AmpOptimWrapper) runs bf16 autocast on a CPU with bf16;
+# channels-last measured faster for this model (train step 0.54x vs 0.59x of fp32 in bf16).
+channels_last = True

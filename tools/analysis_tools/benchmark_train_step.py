@@ -2,8 +2,17 @@
 config, or of two configs side by side, on CPU.
 
 Each config's model is built from ``cfg.model`` (random init via ``model.init_weights()``, no
-pretrained weights) with its ``cfg.optim_wrapper`` (``AmpOptimWrapper`` becomes a plain fp32
-``OptimWrapper``: this tool runs on the CPU). A timed step is exactly what the Runner does per
+pretrained weights) with its ``cfg.optim_wrapper``, in the precision / memory format given by
+``--modes`` (default ``fp32``: ``AmpOptimWrapper`` becomes a plain fp32 ``OptimWrapper``):
+
+* ``fp32`` / ``bf16``: fp32 ``OptimWrapper`` / densepre's ``DenseAmpOptimWrapper`` with CPU bf16
+  autocast (what ``DenseRunner`` runs for an AMP config on a CPU with bf16 instructions);
+* ``-cl`` suffix: the config's ``channels_last = True`` (model and data preprocessor output
+  channels-last, ``densepre.engine.channels_last``).
+
+Several modes (``--modes fp32 bf16 fp32-cl bf16-cl``) of one config (and of ``--vs``) are built
+side by side and their steps interleaved; ``x first`` is each median over the first row's.
+A timed step is exactly what the Runner does per
 iteration: ``model.train_step(batch, optim_wrapper)`` = data preprocessor (BGR->RGB, uint8->float,
 normalisation), the algorithm's loss (incl. MoCo's key-encoder EMA + queue update, BYOL's target
 EMA), backward and the SGD/LARS update. Batches are prepared before timing, so data loading is
@@ -266,20 +275,32 @@ def build_model(cfg: Config) -> torch.nn.Module:
     return model
 
 
-def cpu_optim_wrapper_cfg(optim_wrapper: dict) -> dict:
-    """``AmpOptimWrapper`` needs CUDA: use an fp32 ``OptimWrapper`` with the same optimizer,
-    paramwise_cfg, clip_grad and accumulative_counts (as ``DenseRunner.build_optim_wrapper``)."""
+MODES = ('fp32', 'bf16', 'fp32-cl', 'bf16-cl')
+
+
+def cpu_optim_wrapper_cfg(optim_wrapper: dict, mode: str = 'fp32') -> dict:
+    """The config's optimizer, paramwise_cfg, clip_grad and accumulative_counts in ``mode``'s
+    precision: an fp32 ``OptimWrapper``, or a CPU bf16 ``DenseAmpOptimWrapper``."""
+    from densepre.engine.amp import DenseAmpOptimWrapper
     cfg = copy.deepcopy(optim_wrapper)
-    if str(cfg.get('type', 'OptimWrapper')).endswith('AmpOptimWrapper'):
-        for key in ('loss_scale', 'dtype', 'use_fsdp'):
-            cfg.pop(key, None)
+    for key in ('loss_scale', 'dtype', 'use_fsdp', 'device_type'):
+        cfg.pop(key, None)
+    if mode.startswith('bf16'):
+        cfg.update(type=DenseAmpOptimWrapper, dtype='bfloat16', device_type='cpu')
+    elif str(cfg.get('type', 'OptimWrapper')).endswith('AmpOptimWrapper'):
         cfg['type'] = 'OptimWrapper'
     return cfg
 
 
-def build_optim(model: torch.nn.Module, cfg: Config):
+def build_optim(model: torch.nn.Module, cfg: Config, mode: str = 'fp32'):
     from mmengine.optim import build_optim_wrapper
-    return build_optim_wrapper(model, cpu_optim_wrapper_cfg(cfg.optim_wrapper))
+    return build_optim_wrapper(model, cpu_optim_wrapper_cfg(cfg.optim_wrapper, mode))
+
+
+def apply_mode(model: torch.nn.Module, cfg: Config, mode: str) -> torch.nn.Module:
+    """Channels-last as ``DenseRunner`` applies it (config ``channels_last`` or a ``-cl`` mode)."""
+    from densepre.engine.channels_last import apply_channels_last
+    return apply_channels_last(model, mode.endswith('-cl') or bool(cfg.get('channels_last')))
 
 
 def quiet_logger() -> None:
@@ -324,26 +345,24 @@ class Subject:
     """One config under test: its model, optimizer, batches and measured step times."""
 
     def __init__(self, label: str, config: str, options: dict, args, tmpdir: str,
-                 bf16: bool = False):
+                 mode: str = 'fp32'):
         self.label = label
-        self.bf16 = bf16
         self.config = config
+        self.mode = mode
         self.name = osp.splitext(osp.basename(config))[0]
         self.cfg = load_config(config, options)
         self.spec = view_spec(self.cfg, args.size)
         self.sizes = view_sizes(self.spec)
         self.batches = make_batches(self.cfg, self.sizes, args, tmpdir)
-        self.model = build_model(self.cfg)
+        self.model = apply_mode(build_model(self.cfg), self.cfg, mode)
         check_queue(self.model, args.batch, self.name)
-        self.optim_wrapper = build_optim(self.model, self.cfg)
+        self.optim_wrapper = build_optim(self.model, self.cfg, mode)
         self.num_params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         # before any step, so they see the same weights as the timed model's first step
         self.gmacs = count_gmacs(self.model, self.cfg, self.batches[0]) if args.count_macs \
             else None
         self.bf16_loss = compare_bf16_loss(self.model, self.batches[0]) if args.check_bf16 \
             else None
-        if bf16:
-            autocast_forward_bf16(self.optim_wrapper)
         self.times: List[float] = []
         self.cpu_times: List[float] = []
         self.losses: List[float] = []
@@ -369,20 +388,6 @@ def make_batches(cfg: Config, sizes, args, tmpdir: str) -> List[dict]:
                 for _ in range(num)]
     demo = make_demo_root(tmpdir, max(2 * args.batch, 16), args.demo_image_size)
     return demo_batches(cfg, demo, args.batch, num, args.seed)
-
-
-def autocast_forward_bf16(optim_wrapper) -> None:
-    """Run the forward of every ``train_step`` (data preprocessor, model, losses, EMA) under CPU
-    ``torch.autocast(dtype=bfloat16)``; backward and the update run outside it, as with
-    MMEngine's ``AmpOptimWrapper`` on GPUs (weights, grads and optimizer state stay fp32)."""
-    base = optim_wrapper.optim_context
-
-    @contextlib.contextmanager
-    def context(model):
-        with base(model), torch.autocast('cpu', dtype=torch.bfloat16):
-            yield
-
-    optim_wrapper.optim_context = context
 
 
 def _forward_loss(model, data) -> float:
@@ -464,9 +469,10 @@ def memory_probe(args) -> dict:
         batches = make_batches(cfg, sizes, args, tmpdir)
         reset = _reset_peak()
         base = _peak_mb()
-        model = build_model(cfg)
+        mode = args.modes[0]
+        model = apply_mode(build_model(cfg), cfg, mode)
         check_queue(model, args.batch, args.config)
-        optim_wrapper = build_optim(model, cfg)
+        optim_wrapper = build_optim(model, cfg, mode)
         built = _rss_mb()
         prepare_message_hub()
         for i in range(args.warmup + args.mem_iters):
@@ -478,9 +484,10 @@ def memory_probe(args) -> dict:
                 steps=args.warmup + args.mem_iters, peak_reset=reset)
 
 
-def start_memory_probe(config: str, raw_options: List[str], args) -> subprocess.Popen:
+def start_memory_probe(config: str, raw_options: List[str], args,
+                       mode: str = 'fp32') -> subprocess.Popen:
     """Start :func:`memory_probe` for one config in a fresh subprocess."""
-    cmd = [sys.executable, osp.abspath(__file__), config, '--_mem-probe',
+    cmd = [sys.executable, osp.abspath(__file__), config, '--_mem-probe', '--modes', mode,
            '--batch', str(args.batch), '--warmup', str(args.warmup),
            '--mem-iters', str(args.mem_iters), '--data', args.data,
            '--threads', str(args.threads), '--seed', str(args.seed),
@@ -509,6 +516,11 @@ def finish_memory_probe(config: str, proc: subprocess.Popen) -> dict:
 
 
 # ------------------------------------------------------------------------------------ report
+def cpu_bf16() -> bool:
+    from densepre.engine.amp import cpu_has_bf16
+    return cpu_has_bf16()
+
+
 def _loadavg() -> Optional[float]:
     try:
         return round(os.getloadavg()[0], 2)
@@ -523,6 +535,7 @@ def summarize(subject: Subject, batch: int) -> dict:
         label=subject.label,
         config=subject.config,
         name=subject.name,
+        mode=subject.mode,
         views=describe_views(subject.spec),
         num_views=len(subject.sizes),
         input_shapes=[list(x.shape) for x in subject.batches[0]['inputs']],
@@ -536,7 +549,7 @@ def summarize(subject: Subject, batch: int) -> dict:
         images_per_s=round(batch / median, 2),
         median_cpu_ms=round(statistics.median(subject.cpu_times) * 1e3, 1),
         last_loss=round(subject.losses[-1], 4),
-        autocast='bf16' if subject.bf16 else 'fp32',
+        autocast='bf16' if subject.mode.startswith('bf16') else 'fp32',
         gmacs_per_step=subject.gmacs,
         bf16_vs_fp32_loss=subject.bf16_loss,
         step_times_ms=[round(t * 1e3, 1) for t in times],
@@ -546,27 +559,28 @@ def summarize(subject: Subject, batch: int) -> dict:
 def format_table(result: dict) -> str:
     s = result['settings']
     rows = result['results']
-    head = ('', 'config', 'views', 'params M', 'median ms', 'mean ms', 'min ms', 'images/s',
-            'CPU ms', 'peak RSS MB', 'peak-base MB')
+    head = ('', 'config', 'mode', 'views', 'params M', 'median ms', 'x first', 'mean ms',
+            'min ms', 'images/s', 'CPU ms', 'peak RSS MB', 'peak-base MB')
     lines = [
         f"densepre train-step benchmark  {s['date']}  torch {s['torch']}  "
         f"threads {s['threads']}  batch {s['batch']}  data {s['data']}  "
         f"warmup {s['warmup']}  timed steps {s['iters']}"
-        + ('  (A/B interleaved)' if len(rows) > 1 else ''),
+        + ('  (interleaved)' if len(rows) > 1 else ''),
         f"1-min load average before / after timing: {s['loadavg_start']} / {s['loadavg_end']} "
         f"on {s['cpu_count']} CPUs",
     ]
     table = [head]
     for r in rows:
         mem = r.get('memory') or {}
-        table.append((r['label'], r['name'], r['views'], f"{r['params_m']:.1f}",
-                      f"{r['median_ms']:.1f}", f"{r['mean_ms']:.1f}", f"{r['min_ms']:.1f}",
+        table.append((r['label'], r['name'], r['mode'], r['views'], f"{r['params_m']:.1f}",
+                      f"{r['median_ms']:.1f}", f"{r['median_ms'] / rows[0]['median_ms']:.2f}",
+                      f"{r['mean_ms']:.1f}", f"{r['min_ms']:.1f}",
                       f"{r['images_per_s']:.2f}", f"{r['median_cpu_ms']:.0f}",
                       f"{mem['peak_rss_mb']:.0f}" if mem else '-',
                       f"{mem['peak_delta_mb']:.0f}" if mem else '-'))
     widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
     for j, row in enumerate(table):
-        lines.append('  '.join(str(c).rjust(w) if i > 2 else str(c).ljust(w)
+        lines.append('  '.join(str(c).rjust(w) if i > 3 else str(c).ljust(w)
                                for i, (c, w) in enumerate(zip(row, widths))))
         if j == 0:
             lines.append('  '.join('-' * w for w in widths))
@@ -629,17 +643,15 @@ def parse_args(argv=None):
                         help='overrides for both configs (MMEngine syntax)')
     parser.add_argument('--vs-cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help='extra overrides for the --vs config only')
-    parser.add_argument('--bf16', action='store_true',
-                        help='forward of both configs under CPU torch.autocast(bfloat16)')
-    parser.add_argument('--vs-bf16', action='store_true',
-                        help='forward of the --vs config only under CPU bf16 autocast (e.g. '
-                        'the same config --vs itself: fp32 vs bf16 in one run)')
     parser.add_argument('--count-macs', action='store_true',
                         help='count the multiply-adds of one train step per config '
                         '(torch FlopCounterMode)')
     parser.add_argument('--check-bf16', action='store_true',
                         help='loss of the first batch in fp32 and under bf16 autocast, per '
                         'config (same weights)')
+    parser.add_argument('--modes', nargs='+', choices=MODES, default=['fp32'],
+                        help='precision / memory format of each config, interleaved: fp32, '
+                        'bf16 (CPU autocast), and -cl = channels-last (default: fp32)')
     parser.add_argument('--json', metavar='OUT', help='also write the results as JSON')
     parser.add_argument('--verbose', action='store_true', help='show MMEngine warnings')
     parser.add_argument('--_mem-probe', dest='mem_probe', action='store_true',
@@ -675,21 +687,21 @@ def main(argv=None) -> dict:
         print(MEM_TAG + json.dumps(memory_probe(args)), flush=True)
         return {}
 
-    runs = [('A', args.config, list(args.cfg_options), args.bf16)]
+    configs = [('A', args.config, list(args.cfg_options))]
     if args.vs:
-        runs.append(('B', args.vs, list(args.cfg_options) + list(args.vs_cfg_options),
-                     args.bf16 or args.vs_bf16))
-    elif args.vs_bf16:
-        raise SystemExit('--vs-bf16 needs --vs')
+        configs.append(('B', args.vs, list(args.cfg_options) + list(args.vs_cfg_options)))
+    runs = [(label if len(args.modes) == 1 else f'{label}{i + 1}', cfg, raw, mode)
+            for label, cfg, raw in configs for i, mode in enumerate(args.modes)]
     prepare_message_hub()
     load_start = _loadavg()
     tmpdir = tempfile.mkdtemp(prefix='densepre_bench_')
     try:
-        subjects = [Subject(label, cfg, parse_cfg_options(raw), args, tmpdir, bf16=bf16)
-                    for label, cfg, raw, bf16 in runs]
+        subjects = [Subject(label, cfg, parse_cfg_options(raw), args, tmpdir, mode)
+                    for label, cfg, raw, mode in runs]
         for i in range(args.warmup + args.iters):
-            # alternate which model goes first so neither always follows the other
-            order = subjects if i % 2 == 0 else subjects[::-1]
+            # rotate which model goes first so none always follows the same other one
+            order = subjects[i % len(subjects):] + subjects[:i % len(subjects)]
+            order = order if i % 2 == 0 else order[::-1]
             for s in order:
                 s.step(i, timed=i >= args.warmup)
     finally:
@@ -701,9 +713,14 @@ def main(argv=None) -> dict:
     if args.mem == 'subprocess':
         # after the timing phase; the probes run concurrently (peak RSS is per process, so they
         # do not disturb each other's figure, only each other's speed)
-        procs = [start_memory_probe(cfg, raw, args) for _, cfg, raw, _ in runs]
-        for r, (_, cfg, _, _), proc in zip(results, runs, procs):
-            r['memory'] = finish_memory_probe(cfg, proc)
+        # (one after the other when there are many: concurrent R50 probes would swap and crawl)
+        if len(runs) <= 2:
+            procs = [start_memory_probe(cfg, raw, args, mode) for _, cfg, raw, mode in runs]
+            for r, (_, cfg, _, _), proc in zip(results, runs, procs):
+                r['memory'] = finish_memory_probe(cfg, proc)
+        else:
+            for r, (_, cfg, raw, mode) in zip(results, runs):
+                r['memory'] = finish_memory_probe(cfg, start_memory_probe(cfg, raw, args, mode))
     out = dict(
         settings=dict(
             date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
@@ -711,10 +728,19 @@ def main(argv=None) -> dict:
             loadavg_start=load_start, loadavg_end=load_end,
             torch=torch.__version__, batch=args.batch, iters=args.iters, warmup=args.warmup,
             mem_iters=args.mem_iters, size=args.size, data=args.data, seed=args.seed,
+            modes=args.modes, cpu_bf16=cpu_bf16(),
             cfg_options=args.cfg_options, vs_cfg_options=args.vs_cfg_options,
             command=' '.join(['python', 'tools/analysis_tools/benchmark_train_step.py'] +
                              list(sys.argv[1:] if argv is None else argv))),
         results=results)
+    first = results[0]
+    for r in results:  # ratios against the first row (the baseline), measured in this run
+        r['x_first'] = round(r['median_ms'] / first['median_ms'], 4)
+        r['x_first_paired'] = round(statistics.median(
+            t / t0 for t0, t in zip(first['step_times_ms'], r['step_times_ms'])), 4)
+        mem, mem0 = r.get('memory'), first.get('memory')
+        if mem and mem0:
+            r['x_first_peak_delta'] = round(mem['peak_delta_mb'] / mem0['peak_delta_mb'], 4)
     if len(results) == 2:
         a, b = results
         out['ratio_b_over_a'] = round(b['median_ms'] / a['median_ms'], 4)
