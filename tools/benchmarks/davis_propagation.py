@@ -105,8 +105,10 @@ def first_frame_labels(mask: np.ndarray, grid):
 
 
 def labels_to_masks(soft: torch.Tensor, ids: np.ndarray, size) -> np.ndarray:
-    up = F.interpolate(soft, size=size, mode='bilinear', align_corners=False)
-    return ids[up.argmax(1).cpu().numpy()].astype(np.uint8)
+    """``(T, K, h, w)`` soft labels -> ``(T, H, W)`` object ids (bilinear, arg-max), frame by
+    frame (a whole 480p video of soft maps would not fit in memory)."""
+    return np.stack([ids[F.interpolate(s[None], size=size, mode='bilinear', align_corners=False)
+                         [0].argmax(0).cpu().numpy()].astype(np.uint8) for s in soft])
 
 
 def save_palette_png(path: str, ids: np.ndarray, palette) -> None:
