@@ -75,10 +75,8 @@ MODEL_WRAPPERS = _child('model_wrapper', MMPRE_MODEL_WRAPPERS,
 WEIGHT_INITIALIZERS = _child('weight initializer', MMPRE_WEIGHT_INITIALIZERS,
                              'densepre.models')
 TASK_UTILS = _child('task util', MMPRE_TASK_UTILS, 'densepre.models')
-# densepre defines no metrics / evaluators of its own (the transfer benchmarks use mmpretrain's,
-# mmdet's and mmseg's): these registries only give densepre configs their parents' entries.
-METRICS = Registry('metric', parent=MMPRE_METRICS, scope='densepre')
-EVALUATORS = Registry('evaluator', parent=MMPRE_EVALUATORS, scope='densepre')
+METRICS = _child('metric', MMPRE_METRICS, 'densepre.evaluation')
+EVALUATORS = _child('evaluator', MMPRE_EVALUATORS, 'densepre.evaluation')
 FUNCTIONS = _child('function', MMENGINE_FUNCTIONS, 'densepre.datasets')
 VISUALIZERS = _child('visualizer', MMPRE_VISUALIZERS, 'densepre.engine')
 VISBACKENDS = _child('vis_backend', MMPRE_VISBACKENDS, 'densepre.engine')
