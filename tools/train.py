@@ -153,8 +153,9 @@ def check_top_level_keys(cfg: Config, filename: str, option_keys=()) -> None:
             problems.append(f'{key!r} ({where}) is an mmcv 1.x setting that MMEngine ignores; '
                             f'use {LEGACY_KEYS[key]}')
             continue
+        is_read = key in used or (key in last_setter and last_setter[key][1])
         close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.85)
-        if close:
+        if close and not (is_read and key not in option_keys):
             problems.append(f'unknown config key {key!r}; did you mean {close[0]!r}? (MMEngine '
                             'would silently ignore it)')
         elif key in option_keys:
