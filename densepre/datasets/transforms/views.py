@@ -214,10 +214,14 @@ def check_view_pipeline(transforms: Sequence, where: str, overlap_with: Optional
     for t in _leaves(transforms):
         name, effect = _type_name(t), _effect(t)
         if effect is None:
-            hint = (' Use GeoRandomResizedCrop, which records its crop box.'
-                    if 'Crop' in name or name in ('Pad', 'Rotate', 'Shear', 'Translate') else
-                    " If it only changes pixel values, declare it with the class attribute "
-                    "view_geometry_effect = 'none'.")
+            if 'Crop' in name:
+                hint = ' Use GeoRandomResizedCrop, which records its crop box.'
+            elif name in ('Pad', 'Rotate', 'Shear', 'Translate'):
+                hint = (' A view is recorded as flip ∘ resize ∘ crop; remove it from the view '
+                        '(or use mmpretrain MultiView if no loss reads the geometry).')
+            else:
+                hint = (" If it only changes pixel values, declare it with the class attribute "
+                        "view_geometry_effect = 'none'.")
             raise ValueError(f'{where}: {name} changes or may change where the view\'s pixels '
                              f'come from, which GeoMultiView cannot record.{hint}')
         if effect == 'flip':
