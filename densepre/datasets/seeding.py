@@ -3,12 +3,14 @@
 PyTorch seeds each data-loader worker once, when it starts. With ``persistent_workers=True`` (the
 shipped configs) a worker's random state then runs on across epochs, and a resumed run's fresh
 workers restart it: every augmentation after a resume differs. :class:`SeededIndexSampler` wraps
-the configured sampler and tags each index with a seed derived from
-(seed, epoch, rank, position of the sample in this rank's epoch) -- the position fixes the
-iteration and, through the loader's round-robin, the worker. The dataset
-(:class:`~densepre.datasets.ImageList`) seeds ``random``, ``numpy`` and ``torch`` with it before
+the configured sampler and tags each index with a seed derived from (seed, epoch, global position
+of the sample in the epoch), the global position being ``position_in_rank * world_size + rank``
+-- which fixes the iteration, the rank and, through the loader's round-robin, the worker. The
+dataset (:class:`~densepre.datasets.ImageList`) seeds ``random``, ``numpy`` and ``torch`` with it before
 running the pipeline (:func:`seeded_rng`). The augmentations of a sample are therefore the same
-with 0 or N workers, persistent or not, and after any resume.
+with 0 or N workers, persistent or not, and after any resume. (MMEngine's samplers deal sample
+``p`` of the epoch to rank ``p % world_size``, so a sample's seed does not depend on the world
+size either.)
 """
 import contextlib
 import hashlib
@@ -17,7 +19,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 import torch
-from mmengine.dist import get_rank, sync_random_seed
+from mmengine.dist import get_rank, get_world_size, sync_random_seed
 from torch.utils.data import Sampler
 
 
@@ -33,8 +35,8 @@ class SeededIndex(int):
         return SeededIndex, (int(self), self.seed)
 
 
-def sample_seed(seed: int, epoch: int, rank: int, position: int) -> int:
-    key = f'{seed},{epoch},{rank},{position}'.encode()
+def sample_seed(seed: int, epoch: int, position: int) -> int:
+    key = f'{seed},{epoch},{position}'.encode()
     return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), 'little')
 
 
@@ -48,7 +50,8 @@ class SeededIndexSampler(Sampler):
         inner_seed = getattr(self.sampler, 'seed', None)
         self.seed = inner_seed if inner_seed is not None else (
             seed if seed is not None else sync_random_seed())
-        self.rank = get_rank()
+        self.rank = getattr(self.sampler, 'rank', get_rank())
+        self.world_size = getattr(self.sampler, 'world_size', get_world_size())
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -57,14 +60,14 @@ class SeededIndexSampler(Sampler):
             self.sampler.set_epoch(epoch)
 
     def __iter__(self) -> Iterator[SeededIndex]:
-        epoch = self.epoch
+        epoch, rank, world = self.epoch, self.rank, self.world_size
         for position, index in enumerate(self.sampler):
-            yield SeededIndex(index, sample_seed(self.seed, epoch, self.rank, position))
+            yield SeededIndex(index, sample_seed(self.seed, epoch, position * world + rank))
 
     def __len__(self) -> int:
         return len(self.sampler)
 
-    def __getattr__(self, name):  # shuffle, world_size, ... of the wrapped sampler
+    def __getattr__(self, name):  # shuffle, ... of the wrapped sampler
         if name == 'sampler':
             raise AttributeError(name)
         return getattr(self.sampler, name)

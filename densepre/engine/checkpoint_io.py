@@ -117,10 +117,9 @@ def content_digest(obj: Any) -> str:
             if t.numel():
                 h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
         elif isinstance(x, dict):
-            h.update(f'{path}:D{len(x)}:'.encode())
-            for k in sorted(x, key=repr):
-                if path == '' and k == DIGEST_KEY:
-                    continue
+            keys = sorted((k for k in x if not (path == '' and k == DIGEST_KEY)), key=repr)
+            h.update(f'{path}:D{len(keys)}:'.encode())
+            for k in keys:
                 walk(x[k], f'{path}/{k!r}')
         elif isinstance(x, (list, tuple)):
             h.update(f'{path}:L{len(x)}:'.encode())
