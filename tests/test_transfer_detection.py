@@ -150,8 +150,8 @@ def test_moco_detection_protocol(path):
                          ids=['cityscapes', 'lvis'])
 def test_detectron2_lvis_and_cityscapes_as_clove_used_them(path, frozen_stages):
     """CLoVE appendix: detectron2's LVISv1 / Cityscapes mask_rcnn_R_50_FPN configs "with no BN" /
-    "without changes": FrozenBN backbone, no norm layers in the FPN and the heads, the 2-fc box head;
-    checked on the built model."""
+    "without changes": FrozenBN backbone, no norm layers in the FPN and the heads, the 2-fc box
+    head; checked on the built model."""
     cfg = Config.fromfile(path)
     assert cfg.model.get('pretrained') is None and cfg.get('load_from') is None
     bb = cfg.model.backbone
@@ -162,7 +162,8 @@ def test_detectron2_lvis_and_cityscapes_as_clove_used_them(path, frozen_stages):
     assert pre.mean == RGB_MEAN and pre.std == RGB_STD and pre.bgr_to_rgb is True
     model = build(cfg)
     assert type(model.roi_head.bbox_head).__name__ == 'Shared2FCBBoxHead'
-    assert model.roi_head.bbox_head.num_shared_fcs == 2 and model.roi_head.bbox_head.num_shared_convs == 0
+    head = model.roi_head.bbox_head
+    assert head.num_shared_fcs == 2 and head.num_shared_convs == 0
     norms = _norm_layers(model)
     assert norms and all(n.startswith('backbone.') for n, _ in norms), \
         [n for n, _ in norms if not n.startswith('backbone.')][:5]

@@ -1,5 +1,6 @@
-"""PreciseBN (densepre.transfer.PreciseBNHook) on mmdet's real training loader (AspectRatioBatchSampler):
-the recomputed BN statistics are the plain average of the per-batch statistics (brute force)."""
+"""PreciseBN (densepre.transfer.PreciseBNHook) on mmdet's real training loader
+(AspectRatioBatchSampler): the recomputed BN statistics are the plain average of the per-batch
+statistics (brute force)."""
 import os.path as osp
 
 import pytest

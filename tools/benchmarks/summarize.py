@@ -81,8 +81,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rows, files = collect(args.work_dirs)
     text = '\n\n'.join(table(b, rows[b], not args.no_paper) for b in sorted(rows))
-    text += (f'\n\n({len(files)} runs; several runs of a checkpoint: mean ± sample std; paper rows '
-             'are the papers\' numbers, not densepre runs)\n')
+    text += (f'\n\n({len(files)} runs; several runs of a checkpoint: mean ± sample std; '
+             'paper rows are the papers\' numbers, not densepre runs)\n')
     if args.out:
         with open(args.out, 'w') as f:
             f.write(text)

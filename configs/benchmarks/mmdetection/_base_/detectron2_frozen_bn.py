@@ -1,8 +1,9 @@
-# detectron2's default R50-FPN backbone, as its LVIS / Cityscapes Mask R-CNN configs use it unchanged
-# (CLoVE appendix: "with no BN" / "without changes"): FrozenBN (BN statistics and affine parameters
-# fixed at the pretrained values; mmdet: BN with requires_grad=False, norm_eval=True). The FPN and
-# the heads have no normalisation layers and the box head is 2 fc (mmdet's Mask R-CNN FPN base
-# already is: FPN norm_cfg=None, Shared2FCBBoxHead, FCNMaskHead without norm).
+# detectron2's default R50-FPN backbone, as its LVIS / Cityscapes Mask R-CNN configs use it
+# unchanged (CLoVE appendix: "with no BN" / "without changes"): FrozenBN (BN statistics and
+# affine parameters fixed at the pretrained values; mmdet: BN with requires_grad=False,
+# norm_eval=True). The FPN and the heads have no normalisation layers and the box head is 2 fc
+# (mmdet's Mask R-CNN FPN base already is: FPN norm_cfg=None, Shared2FCBBoxHead, FCNMaskHead
+# without norm).
 # Kept from the MoCo protocol because the checkpoints require it: a torchvision-style (`pytorch`,
 # stride in the 3x3 conv) ResNet and RGB ImageNet mean/std (detectron2's defaults, caffe style and
 # BGR mean with std 1, belong to its MSRA caffe weights).

@@ -22,7 +22,8 @@ train_dataloader = dict(batch_size=2)
 optim_wrapper = dict(
     _delete_=True, type='OptimWrapper', optimizer=_base_.segmenter_sgd, clip_grad=None)
 param_scheduler = [
-    dict(type='PolyLR', power=0.9, eta_min=_base_.segmenter_poly_eta_min, begin=0, end=160000, by_epoch=False)
+    dict(type='PolyLR', power=0.9, eta_min=_base_.segmenter_poly_eta_min, begin=0,
+         end=160000, by_epoch=False)
 ]
 # the paper's batch: 16 = 8 GPUs x 2 (fewer GPUs: gradient accumulation, see finetune.py)
 auto_scale_lr = dict(enable=True, base_batch_size=16)
