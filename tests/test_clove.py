@@ -1,0 +1,283 @@
+"""CLoVE: components against brute-force / hand references, the algorithm against a per-view-pair
+loop, and training through tools/train.py with 2 global + N local views."""
+import glob
+import json
+import math
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.logging import MessageHub
+from mmpretrain.structures import DataSample
+
+from densepre.models.algorithms.clove import neighbourhood_positives
+from densepre.models.heads import NMHSAPredictor
+from densepre.models.losses import ContextRankingLoss
+from densepre.models.losses.context_ranking import hard_negatives
+from densepre.models.necks import PixelProjector
+from densepre.registry import MODELS
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CLOVE_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'clove', '**', '*.py'), recursive=True))
+DEMO = osp.join(REPO, 'configs/demo/clove_r18_1xb32-64px-40e_demo.py')
+
+
+# ------------------------------------------------------------------------------ projector
+def test_pixel_projector_is_a_per_pixel_mlp():
+    torch.manual_seed(0)
+    proj = PixelProjector(in_channels=8, hid_channels=16, out_channels=4, with_last_bn=True)
+    assert proj.bn2.weight is None and proj.bn2.bias is None  # non-affine final BN
+    assert proj.conv1.bias is None and proj.conv2.bias is None
+    x = torch.randn(3, 8, 5, 6)
+    y = proj((torch.randn(1), x))  # backbone tuple: last output
+    assert y.shape == (3, 4, 5, 6)
+    # train mode: the final BN standardises every channel over batch x cells
+    assert torch.allclose(y.mean((0, 2, 3)), torch.zeros(4), atol=1e-5)
+    # eval mode: each cell is the same MLP (1x1 convs), a loop over cells agrees
+    proj.eval()
+    y = proj(x)
+    mlp = lambda v: proj.bn2(proj.conv2(proj.relu(proj.bn1(proj.conv1(v)))))  # noqa: E731
+    assert torch.allclose(y[:, :, 2, 3], mlp(x[:, :, 2:3, 3:4])[:, :, 0, 0], atol=1e-6)
+    plain = PixelProjector(in_channels=8, hid_channels=16, out_channels=4, with_last_bn=False,
+                           with_bias=True)
+    assert isinstance(plain.bn2, nn.Identity) and plain.conv2.bias is not None
+
+
+# ------------------------------------------------------------------------------ NMHSA
+def _attention_loop(pred: NMHSAPredictor, x: torch.Tensor) -> torch.Tensor:
+    b, c, h, w = x.shape
+    tokens = x.flatten(2).transpose(1, 2)
+    inner = pred.num_heads * pred.head_dims
+    wq, wk, wv = pred.qkv.weight.split(inner)
+    bq, bk, bv = pred.qkv.bias.split(inner)
+    heads = []
+    for i in range(pred.num_heads):
+        s = slice(i * pred.head_dims, (i + 1) * pred.head_dims)
+        q, k, v = (tokens @ W[s].T + bias[s] for W, bias in ((wq, bq), (wk, bk), (wv, bv)))
+        if pred.normalize:
+            scores = (q / q.norm(dim=-1, keepdim=True)) @ (k / k.norm(dim=-1, keepdim=True)
+                                                          ).transpose(1, 2) / pred.temperature
+        else:
+            scores = q @ k.transpose(1, 2) / math.sqrt(pred.head_dims)
+        heads.append(torch.softmax(scores, -1) @ v)
+    out = pred.out_proj(torch.cat(heads, -1))
+    return out.transpose(1, 2).reshape(b, c, h, w)
+
+
+@pytest.mark.parametrize('normalize,temperature', [(True, 0.2), (True, 1.0), (False, 0.2)])
+def test_nmhsa_matches_per_head_loop(normalize, temperature):
+    torch.manual_seed(0)
+    pred = NMHSAPredictor(embed_dims=16, num_heads=4, head_dims=8, normalize=normalize,
+                          temperature=temperature).double()
+    x = torch.randn(2, 16, 3, 5, dtype=torch.float64)
+    out, attn = pred(x, return_attention=True)
+    assert out.shape == x.shape and attn.shape == (2, 4, 15, 15)
+    assert torch.allclose(attn.sum(-1), torch.ones(2, 4, 15, dtype=torch.float64))
+    assert torch.allclose(out, _attention_loop(pred, x), atol=1e-10)
+
+
+def test_nmhsa_scores_are_bounded_by_the_temperature():
+    """Normalised q/k: scores in [-1/τ, 1/τ], so attention weights are bounded whatever the input
+    scale; plain MHSA saturates to one-hot on large inputs."""
+    torch.manual_seed(0)
+    x = 1000 * torch.randn(1, 16, 4, 4)
+    n = NMHSAPredictor(embed_dims=16, num_heads=2, head_dims=8, temperature=0.5)
+    _, attn = n(x, return_attention=True)
+    bound = math.exp(2 / 0.5) / (math.exp(2 / 0.5) + 15)  # max weight with scores in [-2, 2]
+    assert attn.max() <= bound + 1e-6
+    p = NMHSAPredictor(embed_dims=16, num_heads=2, head_dims=8, normalize=False)
+    p.load_state_dict(n.state_dict())
+    assert p(x, return_attention=True)[1].max() > 0.99
+
+
+def test_plain_mhsa_equals_torch_multihead_attention():
+    """normalize=False is nn.MultiheadAttention (the released code's layer), same weights."""
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(32, 4, batch_first=True)
+    pred = NMHSAPredictor(embed_dims=32, num_heads=4, head_dims=8, normalize=False)
+    pred.qkv.weight.data.copy_(mha.in_proj_weight)
+    pred.qkv.bias.data.copy_(mha.in_proj_bias)
+    pred.out_proj.load_state_dict(mha.out_proj.state_dict())
+    x = torch.randn(2, 32, 3, 3)
+    tokens = x.flatten(2).transpose(1, 2)
+    ref = mha(tokens, tokens, tokens)[0].transpose(1, 2).reshape(2, 32, 3, 3)
+    assert torch.allclose(pred(x), ref, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------ matching
+def _random_geometry(rng, n, out_size):
+    w = rng.uniform(10, 200, n)
+    h = rng.uniform(10, 200, n)
+    x1, y1 = rng.uniform(0, 100, n), rng.uniform(0, 100, n)
+    flip = rng.integers(0, 2, n)
+    return torch.tensor(np.stack([x1, y1, x1 + w, y1 + h, flip, np.full(n, out_size),
+                                  np.full(n, out_size), np.zeros(n)], -1), dtype=torch.float32)
+
+
+def _positives_loop(gq, hq, gt, ht, tpos):
+    """Cell centres from the geometry definition, one pair of cells at a time."""
+    def centre(g, hw, r, c):
+        x1, y1, x2, y2, flip = g[:5].tolist()
+        u = (c + 0.5) / hw[1]
+        u = 1 - u if flip > 0.5 else u
+        return x1 + u * (x2 - x1), y1 + (r + 0.5) / hw[0] * (y2 - y1)
+
+    def diag(g, hw):
+        return math.hypot((g[2] - g[0]).item() / hw[1], (g[3] - g[1]).item() / hw[0])
+
+    out = torch.zeros(hq[0] * hq[1], ht[0] * ht[1], dtype=torch.bool)
+    scale = max(diag(gq, hq), diag(gt, ht))
+    for i in range(hq[0] * hq[1]):
+        xq, yq = centre(gq, hq, i // hq[1], i % hq[1])
+        for j in range(ht[0] * ht[1]):
+            xt, yt = centre(gt, ht, j // ht[1], j % ht[1])
+            out[i, j] = math.hypot(xq - xt, yq - yt) / scale < tpos
+    return out
+
+
+@pytest.mark.parametrize('size_q,size_t', [(96, 224), (224, 224), (64, 32), (32, 32)])
+@pytest.mark.parametrize('tpos', [0.5, 0.7, 0.9, 3.0])
+def test_matching_equals_brute_force(size_q, size_t, tpos):
+    rng = np.random.default_rng(size_q * 1000 + size_t + int(10 * tpos))
+    n = 12
+    gq, gt = _random_geometry(rng, n, size_q), _random_geometry(rng, n, size_t)
+    hq, ht = (size_q // 32,) * 2, (size_t // 32,) * 2
+    got = neighbourhood_positives(gq.view(3, 4, 8), hq, gt.view(3, 4, 8), ht, tpos)
+    assert got.shape == (3, 4, hq[0] * hq[1], ht[0] * ht[1])
+    ref = torch.stack([_positives_loop(gq[k], hq, gt[k], ht, tpos) for k in range(n)])
+    assert torch.equal(got.flatten(0, 1), ref)
+    if tpos == 3.0:
+        assert ref.any()
+
+
+def test_matching_follows_the_flip():
+    """The same box, one view flipped: cell (r, c) matches (r, w-1-c) only (tpos small)."""
+    g = torch.tensor([10., 20., 80., 90., 0., 96., 96., 0.])
+    gf = g.clone()
+    gf[4] = 1
+    pos = neighbourhood_positives(g, (3, 3), gf, (3, 3), 0.1)
+    expected = torch.zeros(9, 9, dtype=torch.bool)
+    for r in range(3):
+        for c in range(3):
+            expected[r * 3 + c, r * 3 + 2 - c] = True
+    assert torch.equal(pos, expected)
+
+
+# ------------------------------------------------------------------------------ loss
+def _hand_example():
+    """Query C0 = (1, 0) matches t0; C1 = (0, 1) matches t1 and t3.
+    t0 = (1, 0), t1 = (0, 1), t2 = (-1, 0), t3 = (1/2, √3/2)."""
+    pred = torch.tensor([[[1., 0.], [0., 1.]]])
+    target = torch.tensor([[[1., 0.], [0., 1.], [-1., 0.], [0.5, math.sqrt(3) / 2]]])
+    pos = torch.tensor([[[True, False, False, False], [False, True, False, True]]])
+    return pred, target, pos
+
+
+def test_loss_on_hand_built_example():
+    pred, target, pos = _hand_example()
+    # C0: non-positives t3 (0.5), t1 (0), t2 (-1); top-3, drop t3 -> {t1, t2}
+    #   mean feature (-1/2, 1/2) -> cos = -1/√2;  mean similarity = -1/2
+    # C1: non-positives t0 (0), t2 (0) -> one left after the drop: similarity 0 (either way)
+    r = 1 / math.sqrt(2)
+    loss = ContextRankingLoss(lambda_pos=2, margin=100, topk=3)
+    value, ok = loss(pred, target, pos)
+    expected = ((100 - 2 - r) + (100 - 2 + 0) + (100 - 2 * math.sqrt(3) / 2 + 0)) / 3
+    assert ok.tolist() == [True]
+    assert value.item() == pytest.approx(expected, abs=1e-5)
+    # the hinge turns off with a small margin: with μ = 2 only (C1, t3) is left: 2 - √3 > 0
+    value, _ = ContextRankingLoss(lambda_pos=2, margin=2, topk=3)(pred, target, pos)
+    assert value.item() == pytest.approx((2 - math.sqrt(3)) / 3, abs=1e-6)
+    # released formulation: per view pair, 2x(mean over M), negatives averaged as similarities
+    # over all query cells: pos_mean = (1 + 1 + √3/2)/3, neg_mean = (-1/2 + 0)/2
+    release = ContextRankingLoss(lambda_pos=2, margin=100, topk=3, negative='mean_similarity',
+                                 reduction='image', similarity_scale=2)
+    pos_mean = (2 + math.sqrt(3) / 2) / 3
+    value, _ = release(pred, target, pos)
+    assert value.item() == pytest.approx(100 - 2 * 2 * pos_mean + 2 * (-0.25), abs=1e-4)
+    # l2 (BYOL) variant: mean over M of 2 - 2 cos
+    value, _ = ContextRankingLoss(loss_type='l2')(pred, target, pos)
+    assert value.item() == pytest.approx((0 + 0 + 2 - math.sqrt(3)) / 3, abs=1e-6)
+
+
+def _loss_loop(pred, target, pos, lam, mu, k, mode, reduction, scale):
+    """Eq. 2 one query cell at a time (sorted lists, explicit drop of the most similar)."""
+    out = []
+    for p in range(pred.shape[0]):
+        c = F.normalize(pred[p], dim=-1)
+        t = F.normalize(target[p], dim=-1)
+        terms, negs, sims = [], [], []
+        for i in range(c.shape[0]):
+            cand = [j for j in range(t.shape[0]) if not pos[p, i, j]]
+            cand.sort(key=lambda j: -(c[i] @ t[j]).item())
+            chosen = cand[:k][1:]
+            if not chosen:
+                neg = 0.
+            elif mode == 'mean_similarity':
+                neg = sum((c[i] @ t[j]).item() for j in chosen) / len(chosen)
+            else:
+                fneg = sum(t[j] for j in chosen) / len(chosen)
+                neg = (c[i] @ fneg / fneg.norm()).item()
+            negs.append(neg)
+            for j in range(t.shape[0]):
+                if pos[p, i, j]:
+                    s = (c[i] @ t[j]).item()
+                    sims.append(s)
+                    terms.append(max(0., -lam * scale * s + scale * neg + mu))
+        if reduction == 'pair':
+            out.append(sum(terms) / max(len(terms), 1))
+        else:
+            pm = sum(sims) / (len(sims) + 1e-6)
+            out.append(max(0., -lam * scale * pm + scale * sum(negs) / len(negs) + mu))
+    return torch.tensor(out)
+
+
+@pytest.mark.parametrize('mode', ['mean_feature', 'mean_similarity'])
+@pytest.mark.parametrize('reduction,scale,mu', [('pair', 1., 100.), ('pair', 1., 1.5),
+                                                ('image', 2., 100.), ('image', 2., 1.)])
+def test_loss_equals_loop_reference(mode, reduction, scale, mu):
+    torch.manual_seed(1)
+    pred, target = torch.randn(5, 9, 6).double(), torch.randn(5, 49, 6).double()
+    pos = torch.rand(5, 9, 49) < 0.08
+    pos[0] = False  # a view pair without matches
+    pos[1, :, :45] = True  # queries with fewer than two negatives left
+    loss = ContextRankingLoss(lambda_pos=2., margin=mu, topk=10, negative=mode,
+                              reduction=reduction, similarity_scale=scale)
+    value, ok = loss(pred, target, pos)
+    ref = _loss_loop(pred, target, pos, 2., mu, 10, mode, reduction, scale)
+    assert torch.allclose(value.double(), ref.double(), atol=1e-5)
+    assert ok[0].item() == (reduction == 'image') and ok[1:].all()
+
+
+def test_negatives_never_include_positives():
+    """Positive target cells can be anything: the negatives do not change."""
+    torch.manual_seed(0)
+    pred = F.normalize(torch.randn(4, 9, 8), dim=-1)
+    target = F.normalize(torch.randn(4, 49, 8), dim=-1)
+    pos = torch.rand(4, 9, 49) < 0.2
+    for mode in ('mean_feature', 'mean_similarity'):
+        ref, _ = hard_negatives(pred, target, ~pos, 10, mode)
+        for _ in range(3):
+            # replace every target cell that is a positive of some query by the query itself
+            # (the most similar vector possible); per-query check: only that query's positives
+            moved = target.clone()
+            p, i = 1, 4
+            moved[p, pos[p, i]] = pred[p, i]
+            got, _ = hard_negatives(pred[p:p + 1, i:i + 1], moved[p:p + 1], ~pos[p:p + 1, i:i + 1],
+                                    10, mode)
+            assert torch.allclose(got, ref[p:p + 1, i:i + 1], atol=1e-6)
+    # and the loss gradient never reaches a positive cell through the negative term
+    t = target.clone().requires_grad_(True)
+    neg, _ = hard_negatives(pred, t, ~pos, 10, 'mean_feature')
+    neg[0, 0].backward()
+    assert (t.grad[0, pos[0, 0]] == 0).all() and t.grad[0].abs().sum() > 0
+
+
+def test_loss_rejects_unknown_options():
+    for kwargs in (dict(negative='avg'), dict(reduction='sum'), dict(loss_type='nce'),
+                   dict(topk=1)):
+        with pytest.raises(ValueError, match=list(kwargs)[0]):
+            ContextRankingLoss(**kwargs)
