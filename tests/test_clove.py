@@ -281,3 +281,183 @@ def test_loss_rejects_unknown_options():
                    dict(topk=1)):
         with pytest.raises(ValueError, match=list(kwargs)[0]):
             ContextRankingLoss(**kwargs)
+
+
+# ------------------------------------------------------------------------------ algorithm
+def _tiny_model(**overrides):
+    cfg = Config.fromfile(DEMO)
+    cfg.merge_from_dict(dict(model=dict(neck=dict(hid_channels=64, out_channels=32),
+                                        predictor=dict(embed_dims=32, num_heads=4, head_dims=8),
+                                        **overrides)))
+    return MODELS.build(cfg.model)
+
+
+def _batch(num_local, b=2, seed=0, g=64, loc=32):
+    rng = np.random.default_rng(seed)
+    groups = ['global'] * 2 + ['local'] * num_local
+    samples = []
+    for _ in range(b):
+        geo = torch.cat([_random_geometry(rng, 2, g), _random_geometry(rng, num_local, loc)])
+        ds = DataSample()
+        ds.set_field(geo.numpy(), 'view_geometry', field_type='metainfo')
+        ds.set_field(groups, 'view_groups', field_type='metainfo')
+        samples.append(ds)
+    torch.manual_seed(seed)
+    inputs = [torch.randn(b, 3, g, g) for _ in range(2)]
+    inputs += [torch.randn(b, 3, loc, loc) for _ in range(num_local)]
+    return inputs, samples
+
+
+@pytest.fixture
+def max_iters():
+    MessageHub.get_current_instance().update_info('max_iters', 100)
+
+
+@pytest.mark.parametrize('num_local', [0, 3])
+def test_loss_equals_per_view_pair_loop(num_local, max_iters):
+    """Grouped by size and vectorised over view pairs = each (global target a, online view b ≠ a)
+    pair computed on its own (eval mode: BN does not couple the views of one pass)."""
+    model = _tiny_model().double().eval()
+    inputs, samples = _batch(num_local)
+    inputs = [x.double() for x in inputs]
+    out = model.loss(inputs, samples)
+    geoms = torch.stack([torch.as_tensor(s.view_geometry) for s in samples]).double()
+    losses = []
+    with torch.no_grad():
+        for a in range(2):
+            tgt = model.target_maps(inputs[a])
+            for b in range(2 + num_local):
+                if a == b:
+                    continue
+                pred = model.online_maps(inputs[b])
+                pos = torch.stack([_positives_loop(geoms[k, b], pred.shape[-2:], geoms[k, a],
+                                                   tgt.shape[-2:], 0.7) for k in range(2)])
+                value, ok = model.loss_module(pred.flatten(2).transpose(1, 2),
+                                              tgt.flatten(2).transpose(1, 2), pos)
+                losses += [v for v, o in zip(value, ok) if o]
+    assert len(losses) > 0
+    assert out['loss'].item() == pytest.approx(torch.stack(losses).mean().item(), rel=1e-9)
+
+
+def test_one_backbone_pass_per_view_size_and_teacher_on_globals_only(max_iters):
+    model = _tiny_model()
+    calls = []
+    model.backbone.register_forward_hook(lambda m, i, o: calls.append(('online', i[0].shape)))
+    model.target_net['backbone'].register_forward_hook(
+        lambda m, i, o: calls.append(('target', i[0].shape)))
+    inputs, samples = _batch(6)
+    out = model.loss(inputs, samples)
+    assert sorted(calls) == [('online', (4, 3, 64, 64)), ('online', (12, 3, 32, 32)),
+                             ('target', (4, 3, 64, 64))]
+    out['loss'].backward()
+    assert all(p.grad is not None for p in model.predictor.parameters())
+    assert all(not p.requires_grad for p in model.target_net.parameters())
+
+
+def test_teacher_is_encoder_and_projector_with_cosine_momentum():
+    model = _tiny_model()
+    assert list(model.target_net.module.keys()) == ['backbone', 'neck']
+    assert not any('predictor' in k for k in model.target_net.state_dict())
+    assert model.target_net.momentum == pytest.approx(0.01)  # tau 0.99
+    assert model.target_net.end_momentum == 0.  # tau -> 1
+
+
+def test_needs_two_global_views(max_iters):
+    model = _tiny_model()
+    inputs, samples = _batch(2)
+    for s in samples:
+        s.set_field(['global', 'local', 'local', 'local'], 'view_groups', field_type='metainfo')
+    with pytest.raises(ValueError, match='2 views in the "global" group'):
+        model.loss(inputs, samples)
+
+
+# ------------------------------------------------------------------------------ configs
+@pytest.mark.parametrize('path', CLOVE_CONFIGS + [DEMO], ids=osp.basename)
+def test_clove_config_builds(path):
+    cfg = Config.fromfile(path)
+    model = MODELS.build(cfg.model)
+    assert type(model).__name__ == 'CLoVE'
+    views = cfg.train_dataloader.dataset.pipeline[1]['views']
+    assert [v['name'] for v in views][:2] == ['global', 'global']
+
+
+def test_paper_config_values():
+    cfg = Config.fromfile(osp.join(REPO, 'configs/clove/clove_r50_4xb512-lars_200e.py'))
+    m = cfg.model
+    assert (m.neck.in_channels, m.neck.hid_channels, m.neck.out_channels) == (2048, 4096, 256)
+    assert (m.predictor.num_heads, m.predictor.head_dims, m.predictor.normalize) == (8, 32, True)
+    assert (m.loss.lambda_pos, m.loss.margin, m.loss.topk) == (2., 100., 10)
+    assert m.pos_threshold == 0.7 and m.base_momentum == 0.01
+    views = cfg.train_dataloader.dataset.pipeline[1]['views']
+    assert [(v['num'], v['transforms'][0]['scale']) for v in views] == [(1, 224), (1, 224),
+                                                                        (6, 96)]
+    assert cfg.train_dataloader.batch_size * 4 == cfg.auto_scale_lr.base_batch_size == 2048
+    assert cfg.optim_wrapper.optimizer.lr == 1.0 * 2048 / 256
+    assert cfg.optim_wrapper.optimizer.weight_decay == 2e-5
+    assert cfg.param_scheduler[0].end == 5 and cfg.train_cfg.max_epochs == 200
+
+
+# ------------------------------------------------------------------------------ Runner
+@pytest.fixture(scope='module')
+def tiny_data(tmp_path_factory):
+    from densepre.datasets.demo_data import make_demo_data
+    root = str(tmp_path_factory.mktemp('clove_demo') / 'demo')
+    make_demo_data(root, num_pretrain=8, num_seg_train=1, num_seg_val=1, image_size=48)
+    return root
+
+
+def _scalars(work_dir):
+    out = {}
+    for path in glob.glob(osp.join(str(work_dir), '*', 'vis_data', 'scalars.json')):
+        with open(path) as f:
+            for line in f:
+                rec = json.loads(line)
+                if 'loss' in rec and 'iter' in rec:
+                    out[rec['iter']] = rec
+    return out
+
+
+@pytest.mark.parametrize('num_local', [0, 2, 6])
+def test_train_step_through_tools_train(num_local, tiny_data, tmp_path):
+    from train import main  # tools/train.py
+    cfg = Config.fromfile(DEMO)
+    views = cfg.train_dataloader.dataset.pipeline[1]['views']
+    views[2]['num'] = num_local
+    if num_local == 0:
+        views.pop(2)
+    cfg.merge_from_dict(dict(
+        model=dict(neck=dict(hid_channels=64, out_channels=32),
+                   predictor=dict(embed_dims=32, num_heads=4, head_dims=8)),
+        custom_hooks=cfg.custom_hooks[:2]))
+    cfg.train_dataloader.batch_size = 4
+    cfg.train_dataloader.num_workers = 0
+    cfg.train_dataloader.persistent_workers = False
+    path = tmp_path / 'clove_tiny.py'
+    cfg.dump(str(path))
+    main([str(path), '--work-dir', str(tmp_path / 'wd'), '--cfg-options',
+          f'train_dataloader.dataset.data_root={tiny_data}/imagenet/', 'train_cfg.max_epochs=1',
+          'default_hooks.logger.interval=1', f'experiment_name=clove_test_{num_local}'])
+    logs = _scalars(tmp_path / 'wd')
+    assert sorted(logs) == [1, 2]
+    for rec in logs.values():
+        assert math.isfinite(rec['loss']) and rec['matches_per_pair'] > 0
+    state = torch.load(tmp_path / 'wd' / 'epoch_1.pth', map_location='cpu',
+                       weights_only=False)['state_dict']
+    assert any(k.startswith('target_net.module.neck.') for k in state)
+    assert not any(k.startswith('target_net.module.predictor') for k in state)
+    assert any(k.startswith('predictor.qkv') for k in state)
+
+
+def test_loss_under_cpu_autocast(max_iters):
+    """AMP stand-in: bf16 autocast on CPU gives a finite loss close to fp32 (the loss runs in
+    fp32) and gradients reach the predictor."""
+    model = _tiny_model()
+    inputs, samples = _batch(2)
+    ref = model.loss(inputs, samples)['loss'].item()
+    model.target_net.steps.zero_()  # same teacher state (first update copies the online net)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = model.loss(inputs, samples)
+    assert out['loss'].dtype == torch.float32 and math.isfinite(out['loss'].item())
+    assert out['loss'].item() == pytest.approx(ref, abs=0.05)
+    out['loss'].backward()
+    assert model.predictor.qkv.weight.grad.abs().sum() > 0

@@ -109,7 +109,8 @@ class ContextRankingLoss(nn.Module):
             (P,) losses and (P,) bool: the view pair contributes (it has matches, or the
             ``'image'`` reduction, which counts every view pair as the released code does).
         """
-        pred, target = F.normalize(pred.float(), dim=-1), F.normalize(target.float(), dim=-1)
+        dtype = torch.promote_types(pred.dtype, torch.float32)  # fp16/bf16 (AMP) -> fp32
+        pred, target = F.normalize(pred.to(dtype), dim=-1), F.normalize(target.to(dtype), dim=-1)
         sim = pred @ target.transpose(-2, -1)  # (P, Lq, Lt)
         pos = positive.to(sim.dtype)
         num_pos = pos.sum((1, 2))
@@ -120,7 +121,7 @@ class ContextRankingLoss(nn.Module):
         if negatives is None:
             neg, _ = hard_negatives(pred, target, ~positive, self.topk, self.negative)
         else:
-            cand = F.normalize(negatives.float(), dim=-1).expand(pred.shape[0], -1, -1)
+            cand = F.normalize(negatives.to(dtype), dim=-1).expand(pred.shape[0], -1, -1)
             allowed = torch.ones(*pred.shape[:2], cand.shape[1], dtype=torch.bool,
                                  device=pred.device)
             neg, _ = hard_negatives(pred, cand, allowed, self.topk, self.negative)
