@@ -203,23 +203,25 @@ def test_loss_on_hand_built_example():
     assert value.item() == pytest.approx((0 + 0 + 2 - math.sqrt(3)) / 3, abs=1e-6)
 
 
-def _loss_loop(pred, target, pos, lam, mu, k, mode, reduction, scale):
-    """Eq. 2 one query cell at a time (sorted lists, explicit drop of the most similar)."""
+def _loss_loop(pred, target, pos, lam, mu, k, mode, reduction, scale, queue=None):
+    """Eq. 2 one query cell at a time (sorted lists, explicit drop of the most similar);
+    negatives among the non-matching target cells, or among the ``queue`` rows."""
     out = []
     for p in range(pred.shape[0]):
         c = F.normalize(pred[p], dim=-1)
         t = F.normalize(target[p], dim=-1)
+        n = t if queue is None else F.normalize(queue, dim=-1)
         terms, negs, sims = [], [], []
         for i in range(c.shape[0]):
-            cand = [j for j in range(t.shape[0]) if not pos[p, i, j]]
-            cand.sort(key=lambda j: -(c[i] @ t[j]).item())
+            cand = [j for j in range(n.shape[0]) if queue is not None or not pos[p, i, j]]
+            cand.sort(key=lambda j: -(c[i] @ n[j]).item())
             chosen = cand[:k][1:]
             if not chosen:
                 neg = 0.
             elif mode == 'mean_similarity':
-                neg = sum((c[i] @ t[j]).item() for j in chosen) / len(chosen)
+                neg = sum((c[i] @ n[j]).item() for j in chosen) / len(chosen)
             else:
-                fneg = sum(t[j] for j in chosen) / len(chosen)
+                fneg = sum(n[j] for j in chosen) / len(chosen)
                 neg = (c[i] @ fneg / fneg.norm()).item()
             negs.append(neg)
             for j in range(t.shape[0]):
@@ -250,6 +252,19 @@ def test_loss_equals_loop_reference(mode, reduction, scale, mu):
     ref = _loss_loop(pred, target, pos, 2., mu, 10, mode, reduction, scale)
     assert torch.allclose(value.double(), ref.double(), atol=1e-5)
     assert ok[0].item() == (reduction == 'image') and ok[1:].all()
+
+
+@pytest.mark.parametrize('mode', ['mean_feature', 'mean_similarity'])
+def test_queue_negatives_equal_loop_reference(mode):
+    """Table 10 inter / inter-avg: the hard negatives come from the queue (all allowed)."""
+    torch.manual_seed(2)
+    pred, target = torch.randn(4, 9, 6).double(), torch.randn(4, 49, 6).double()
+    queue = torch.randn(40, 6).double()
+    pos = torch.rand(4, 9, 49) < 0.1
+    loss = ContextRankingLoss(negative=mode, margin=1.0)
+    value, _ = loss(pred, target, pos, negatives=queue[None])
+    ref = _loss_loop(pred, target, pos, 2., 1.0, 10, mode, 'pair', 1., queue=queue)
+    assert torch.allclose(value.double(), ref.double(), atol=1e-6)
 
 
 def test_negatives_never_include_positives():
@@ -313,13 +328,16 @@ def max_iters():
     MessageHub.get_current_instance().update_info('max_iters', 100)
 
 
-@pytest.mark.parametrize('num_local', [0, 3])
-def test_loss_equals_per_view_pair_loop(num_local, max_iters):
+@pytest.mark.parametrize('num_local,queue', [(0, None), (3, None), (3, 'inter_avg')])
+def test_loss_equals_per_view_pair_loop(num_local, queue, max_iters):
     """Grouped by size and vectorised over view pairs = each (global target a, online view b ≠ a)
     pair computed on its own (eval mode: BN does not couple the views of one pass)."""
-    model = _tiny_model().double().eval()
+    extra = {} if queue is None else dict(
+        negative_queue=dict(strategy=queue, length=8, dim=32))
+    model = _tiny_model(**extra).double().eval()
     inputs, samples = _batch(num_local)
     inputs = [x.double() for x in inputs]
+    negatives = None if queue is None else model.negative_queue.queue.t().clone()[None]
     out = model.loss(inputs, samples)
     geoms = torch.stack([torch.as_tensor(s.view_geometry) for s in samples]).double()
     losses = []
@@ -333,10 +351,35 @@ def test_loss_equals_per_view_pair_loop(num_local, max_iters):
                 pos = torch.stack([_positives_loop(geoms[k, b], pred.shape[-2:], geoms[k, a],
                                                    tgt.shape[-2:], 0.7) for k in range(2)])
                 value, ok = model.loss_module(pred.flatten(2).transpose(1, 2),
-                                              tgt.flatten(2).transpose(1, 2), pos)
+                                              tgt.flatten(2).transpose(1, 2), pos,
+                                              negatives=negatives)
                 losses += [v for v, o in zip(value, ok) if o]
     assert len(losses) > 0
     assert out['loss'].item() == pytest.approx(torch.stack(losses).mean().item(), rel=1e-9)
+
+
+@pytest.mark.parametrize('strategy', ['inter', 'inter_avg'])
+def test_queue_stores_target_representations(strategy, max_iters):
+    model = _tiny_model(negative_queue=dict(strategy=strategy, length=8, dim=32)).double().eval()
+    inputs, samples = _batch(2)
+    inputs = [x.double() for x in inputs]
+    model.loss(inputs, samples)
+    assert int(model.negative_queue.ptr) == 4  # 2 images x 2 global views
+    stored = model.negative_queue.queue[:, :4].t().view(2, 2, 32)  # (image, view, D)
+    with torch.no_grad():
+        maps = torch.stack([model.target_maps(inputs[a]).flatten(2).transpose(1, 2)
+                            for a in range(2)], 1)  # (B, 2, L, D)
+    maps = F.normalize(maps, dim=-1)
+    if strategy == 'inter_avg':
+        assert torch.allclose(stored, F.normalize(maps.mean(2), dim=-1), atol=1e-10)
+    else:  # one of the cells of that image's view
+        dist = (stored[:, :, None] - maps).norm(dim=-1).min(-1).values
+        assert (dist < 1e-10).all()
+
+
+def test_unknown_queue_strategy_is_an_error():
+    with pytest.raises(ValueError, match='strategy'):
+        _tiny_model(negative_queue=dict(strategy='cross', length=8, dim=32))
 
 
 def test_one_backbone_pass_per_view_size_and_teacher_on_globals_only(max_iters):

@@ -10,6 +10,11 @@ with the margin ranking loss of Eq. 2 and intra-image hard negatives.
 Views: 2 global + N local (any N ≥ 0, from the data pipeline's ``'local'`` group). Each global
 target is paired with the other global view and with every local view; views of one size go
 through the online network in one pass, the global views through the target in one pass.
+
+Negatives (CLoVE Table 10): intra-image by default — per query cell, hard negatives among the
+non-matching cells of the target map of the same image; ``negative_queue`` switches to a queue of
+16384 target representations of past images (``'inter'``: one random target cell per image and
+global view; ``'inter_avg'``: the average of the target map), searched with the same top-k rule.
 """
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
@@ -21,6 +26,7 @@ from mmpretrain.models import BaseSelfSupervisor
 from densepre.registry import MODELS
 from ..utils.correspondence import cell_distances, stack_geometries
 from ..utils.ema import EMATeacher
+from ..utils.feature_queue import FeatureQueue
 from ..utils.multiview import MultiViewBatch
 
 
@@ -55,7 +61,11 @@ class CLoVE(BaseSelfSupervisor):
             train mode with batch statistics, as the released code's momentum encoder does.
         global_group, local_group (str): GeoMultiView group names of the global (target) and
             local views. The local group may be absent (N = 0).
+        negative_queue (dict, optional): ``dict(strategy='inter' | 'inter_avg', length=16384,
+            dim=256)`` for the queue negatives of Table 10; None (default): intra-image negatives.
     """
+
+    QUEUE_STRATEGIES = ('inter', 'inter_avg')
 
     def __init__(self,
                  backbone: dict,
@@ -68,6 +78,7 @@ class CLoVE(BaseSelfSupervisor):
                  teacher_buffers: str = 'copy',
                  global_group: str = 'global',
                  local_group: str = 'local',
+                 negative_queue: Optional[dict] = None,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -81,6 +92,14 @@ class CLoVE(BaseSelfSupervisor):
         self.loss_module = MODELS.build(loss)
         self.pos_threshold = float(pos_threshold)
         self.global_group, self.local_group = global_group, local_group
+        self.queue_strategy = None
+        if negative_queue is not None:
+            negative_queue = dict(negative_queue)
+            self.queue_strategy = negative_queue.pop('strategy', None)
+            if self.queue_strategy not in self.QUEUE_STRATEGIES:
+                raise ValueError(f'CLoVE negative_queue strategy must be one of '
+                                 f'{self.QUEUE_STRATEGIES}, got {self.queue_strategy!r}')
+            self.negative_queue = FeatureQueue(**negative_queue)
         self.target_net = EMATeacher(self.online_modules(), momentum=base_momentum,
                                      end_momentum=end_momentum, buffers=teacher_buffers)
 
@@ -126,6 +145,9 @@ class CLoVE(BaseSelfSupervisor):
             target = batch.forward(self.target_maps, self.global_group)
         tgt = torch.stack([target[i].flatten(2).transpose(1, 2) for i in target_idx], 1)
         hw_t = tuple(target[target_idx[0]].shape[-2:])
+        negatives = None
+        if self.queue_strategy is not None:
+            negatives = self.negative_queue.queue.t().unsqueeze(0).clone()  # before enqueueing
 
         # online views grouped by map size: one matching op and one loss call per size
         by_size: Dict[Tuple[int, int], List[int]] = {}
@@ -142,10 +164,26 @@ class CLoVE(BaseSelfSupervisor):
             geom_t = geoms[:, target_idx][:, ta]
             positive = neighbourhood_positives(geom_q, hw_q, geom_t, hw_t, self.pos_threshold)
             loss, ok = self.loss_module(pred.flatten(0, 1), tgt[:, ta].flatten(0, 1),
-                                        positive.flatten(0, 1))
+                                        positive.flatten(0, 1), negatives=negatives)
             losses.append(loss)
             valid.append(ok)
             matches.append(positive.flatten(0, 1).sum((1, 2)).float())
+        if self.queue_strategy is not None:
+            self.enqueue_targets(tgt.detach())
         loss, valid = torch.cat(losses), torch.cat(valid).to(losses[0].dtype)
         return dict(loss=(loss * valid).sum() / valid.sum().clamp(min=1),
                     matches_per_pair=torch.cat(matches).mean())
+
+    @torch.no_grad()
+    def enqueue_targets(self, tgt: torch.Tensor) -> None:
+        """Store one representation per image and global view (B·2 per step) in the queue:
+        a random target cell (``'inter'``) or the average of the target map's unit cells
+        (``'inter_avg'``), L2-normalised. tgt: (B, G, L, D)."""
+        tgt = nn.functional.normalize(tgt, dim=-1)
+        b, g, n, d = tgt.shape
+        if self.queue_strategy == 'inter':
+            cell = torch.randint(n, (b, g, 1, 1), device=tgt.device).expand(-1, -1, 1, d)
+            feats = tgt.gather(2, cell).squeeze(2)
+        else:
+            feats = tgt.mean(2)
+        self.negative_queue.enqueue(nn.functional.normalize(feats.flatten(0, 1), dim=-1))

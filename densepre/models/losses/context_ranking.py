@@ -12,7 +12,7 @@ NEGATIVE_MODES = ('mean_feature', 'mean_similarity')
 REDUCTIONS = ('pair', 'image')
 
 
-def hard_negatives(pred: torch.Tensor, candidates: torch.Tensor, allowed: torch.Tensor,
+def hard_negatives(pred: torch.Tensor, candidates: torch.Tensor, allowed: Optional[torch.Tensor],
                    topk: int, mode: str) -> Tuple[torch.Tensor, torch.Tensor]:
     """Similarity of every query cell to its hard negative (CLoVE Sec. 3.3, after Wang et al.).
 
@@ -22,8 +22,8 @@ def hard_negatives(pred: torch.Tensor, candidates: torch.Tensor, allowed: torch.
     similarities (``'mean_similarity'``, the released code).
 
     Args:
-        pred: (P, Lq, D) unit query vectors. candidates: (P, N, D) unit candidate vectors.
-        allowed: (P, Lq, N) bool, False for positives (never a negative).
+        pred: (P, Lq, D) unit query vectors. candidates: (P or 1, N, D) unit candidate vectors.
+        allowed: (P, Lq, N) bool, False for positives (never a negative); None: all allowed.
 
     Returns:
         (P, Lq) negative similarity (0 where there is none) and (P, Lq) bool "has a negative":
@@ -32,7 +32,9 @@ def hard_negatives(pred: torch.Tensor, candidates: torch.Tensor, allowed: torch.
     """
     sim = pred @ candidates.transpose(-2, -1)
     k = min(topk, sim.shape[-1])
-    vals, idx = sim.masked_fill(~allowed, float('-inf')).topk(k, dim=-1)
+    if allowed is not None:
+        sim = sim.masked_fill(~allowed, float('-inf'))
+    vals, idx = sim.topk(k, dim=-1)
     vals, idx = vals[..., 1:], idx[..., 1:]  # drop the most similar
     valid = torch.isfinite(vals)
     count = valid.sum(-1)
@@ -42,7 +44,7 @@ def hard_negatives(pred: torch.Tensor, candidates: torch.Tensor, allowed: torch.
     else:
         weights = torch.zeros_like(sim).scatter_(
             -1, idx, valid.to(sim.dtype) / count.clamp(min=1).unsqueeze(-1).to(sim.dtype))
-        f_neg = weights @ candidates  # (P, Lq, D): mean of the chosen unit vectors
+        f_neg = weights @ candidates.to(weights.dtype)  # (P, Lq, D): mean of the chosen vectors
         neg = (pred * F.normalize(f_neg, dim=-1)).sum(-1)
     return neg.masked_fill(~has_neg, 0.), has_neg
 
@@ -121,10 +123,8 @@ class ContextRankingLoss(nn.Module):
         if negatives is None:
             neg, _ = hard_negatives(pred, target, ~positive, self.topk, self.negative)
         else:
-            cand = F.normalize(negatives.to(dtype), dim=-1).expand(pred.shape[0], -1, -1)
-            allowed = torch.ones(*pred.shape[:2], cand.shape[1], dtype=torch.bool,
-                                 device=pred.device)
-            neg, _ = hard_negatives(pred, cand, allowed, self.topk, self.negative)
+            cand = F.normalize(negatives.to(dtype), dim=-1)
+            neg, _ = hard_negatives(pred, cand, None, self.topk, self.negative)
         if self.reduction == 'pair':
             hinge = F.relu(-self.lambda_pos * s * sim + s * neg.unsqueeze(-1) + self.margin)
             return (hinge * pos).sum((1, 2)) / num_pos.clamp(min=1), num_pos > 0
