@@ -504,3 +504,33 @@ def test_loss_under_cpu_autocast(max_iters):
     assert out['loss'].item() == pytest.approx(ref, abs=0.05)
     out['loss'].backward()
     assert model.predictor.qkv.weight.grad.abs().sum() > 0
+
+
+# ------------------------------------------------------------------------------ sweep tool
+def test_sweep_tables_cover_every_ablation_config_and_collect(tmp_path, capsys):
+    import sys
+    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
+    try:
+        import clove_sweep
+    finally:
+        sys.path.pop(0)
+    listed = {osp.join(REPO, r['config']) for t in clove_sweep.TABLES.values() for r in t['rows']}
+    on_disk = set(glob.glob(osp.join(REPO, 'configs/clove/ablations/table*/*.py')))
+    assert listed == on_disk
+    root = str(tmp_path / 'sweeps')
+    assert clove_sweep.main(['launch', 'clove-table11', '--dry-run', '--work-root', root,
+                             '--launcher', 'echo {config}', '--', '--seed', '1']) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f'echo {clove_sweep.ABL}/table11/clove_50e_tpos0.5.py --work-dir ' \
+        f'{root}/clove-table11/clove_50e_tpos0.5 --seed 1' and len(out) == 5
+    # a finished row: pretraining log + evaluation json
+    wd = tmp_path / 'sweeps' / 'clove-table9' / 'clove_50e_mhsa'
+    (wd / 'run' / 'vis_data').mkdir(parents=True)
+    (wd / 'run' / 'vis_data' / 'scalars.json').write_text(
+        json.dumps(dict(loss=97.25, epoch=50, iter=10)) + '\n')
+    (wd / 'eval').mkdir()
+    (wd / 'eval' / 'voc.json').write_text(json.dumps(dict(voc07_det_ap=12.34,
+                                                          voc07_det_ap50=30.0)))
+    md = clove_sweep.collect('clove-table9', root)
+    assert '| MHSA | 58.3 | 12.3 | 83.1 | 30.0 | 65.8 | - | epoch 50/50, loss 97.250 |' in md
+    assert '| NMHSA | 58.7 | - | 83.3 | - | 65.9 | - | not run |' in md
