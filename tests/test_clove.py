@@ -397,6 +397,16 @@ def test_one_backbone_pass_per_view_size_and_teacher_on_globals_only(max_iters):
     assert all(not p.requires_grad for p in model.target_net.parameters())
 
 
+def test_attention_maps_are_the_predictor_weights():
+    model = _tiny_model().eval()
+    x = torch.randn(2, 3, 64, 64)
+    attn = model.attention(x)
+    assert attn.shape == (2, 4, 4, 4, 4, 4)
+    _, ref = model.predictor(model.neck(model.backbone(x)), return_attention=True)
+    assert torch.equal(attn.flatten(2, 3).flatten(3), ref)
+    assert torch.allclose(attn.sum((-2, -1)), torch.ones(2, 4, 4, 4))
+
+
 def test_teacher_is_encoder_and_projector_with_cosine_momentum():
     model = _tiny_model()
     assert list(model.target_net.module.keys()) == ['backbone', 'neck']
@@ -489,6 +499,20 @@ def test_train_step_through_tools_train(num_local, tiny_data, tmp_path):
     assert any(k.startswith('target_net.module.neck.') for k in state)
     assert not any(k.startswith('target_net.module.predictor') for k in state)
     assert any(k.startswith('predictor.qkv') for k in state)
+    if num_local == 2:  # the attention visualiser runs on the checkpoint
+        import sys
+        sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
+        try:
+            from visualize_clove_attention import main as visualize
+        finally:
+            sys.path.pop(0)
+        img = sorted(glob.glob(osp.join(tiny_data, 'imagenet', 'train', '*', '*')))[0]
+        out = visualize([str(path), str(tmp_path / 'wd' / 'epoch_1.pth'), img, '--size', '64',
+                         '--cell', '1', '2', '--out', str(tmp_path / 'vis')])
+        assert osp.getsize(out) > 0
+        with pytest.raises(SystemExit, match='4x4'):
+            visualize([str(path), str(tmp_path / 'wd' / 'epoch_1.pth'), img, '--size', '64',
+                       '--cell', '4', '0', '--out', str(tmp_path / 'vis')])
 
 
 def test_loss_under_cpu_autocast(max_iters):

@@ -116,6 +116,15 @@ class CLoVE(BaseSelfSupervisor):
         return self.predictor(self.neck(self.backbone(img)))
 
     @torch.no_grad()
+    def attention(self, img: torch.Tensor) -> torch.Tensor:
+        """NMHSA attention of the online network: (B, heads, h, w, h, w) — entry
+        ``[b, k, r, c]`` is the map of weights cell ``(r, c)`` gives every cell (Sec. 3.4)."""
+        proj = self.neck(self.backbone(img))
+        _, attn = self.predictor(proj, return_attention=True)
+        h, w = proj.shape[-2:]
+        return attn.view(*attn.shape[:2], h, w, h, w)
+
+    @torch.no_grad()
     def target_maps(self, img: torch.Tensor) -> torch.Tensor:
         """Target local embeddings F = g'(f'(x)): (B, D, h, w)."""
         return self.target_net['neck'](self.target_net['backbone'](img))
