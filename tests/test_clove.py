@@ -558,3 +558,22 @@ def test_sweep_tables_cover_every_ablation_config_and_collect(tmp_path, capsys):
     md = clove_sweep.collect('clove-table9', root)
     assert '| MHSA | 58.3 | 12.3 | 83.1 | 30.0 | 65.8 | - | epoch 50/50, loss 97.250 |' in md
     assert '| NMHSA | 58.7 | - | 83.3 | - | 65.9 | - | not run |' in md
+
+
+# ------------------------------------------------------------------------------ transfer
+@pytest.mark.parametrize('bench', ['mmdetection/voc0712/faster-rcnn_r50-c4_ms-24k_voc0712.py',
+                                   'mmdetection/coco/mask-rcnn_r50_fpn_ms-1x_coco.py'])
+def test_benchmark_configs_take_a_clove_checkpoint_unchanged(bench, tmp_path):
+    """A paper-config CLoVE checkpoint loads completely into the detection benchmarks (Tables 2
+    and 6): the backbone tensors only; target network, projector and NMHSA are dropped."""
+    from densepre.transfer.downstream import verify
+    from utils import staged  # tests/utils.py
+    model = MODELS.build(Config.fromfile(
+        osp.join(REPO, 'configs/clove/clove_r50_4xb512-lars_200e.py')).model)
+    ckpt = tmp_path / 'clove.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 200}}, ckpt)
+    del model
+    cfg, pretrained = staged(osp.join(REPO, 'configs/benchmarks', bench), str(ckpt), tmp_path)
+    assert pretrained and all(k.startswith('backbone.') for k in pretrained)
+    report = verify(cfg, pretrained)
+    assert report[0].startswith('backbone:') and 'random by design' not in report[0]
