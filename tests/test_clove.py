@@ -478,8 +478,11 @@ def test_train_step_through_tools_train(num_local, tiny_data, tmp_path):
     views[2]['num'] = num_local
     if num_local == 0:
         views.pop(2)
+    # N = 6 with the paper config's SyncBN: the Runner reverts it to BN on one CPU process
+    norm = dict(type='SyncBN' if num_local == 6 else 'BN')
     cfg.merge_from_dict(dict(
-        model=dict(neck=dict(hid_channels=64, out_channels=32),
+        model=dict(backbone=dict(norm_cfg=norm),
+                   neck=dict(hid_channels=64, out_channels=32, norm_cfg=norm),
                    predictor=dict(embed_dims=32, num_heads=4, head_dims=8)),
         custom_hooks=cfg.custom_hooks[:2]))
     cfg.train_dataloader.batch_size = 4
@@ -499,6 +502,7 @@ def test_train_step_through_tools_train(num_local, tiny_data, tmp_path):
     assert any(k.startswith('target_net.module.neck.') for k in state)
     assert not any(k.startswith('target_net.module.predictor') for k in state)
     assert any(k.startswith('predictor.qkv') for k in state)
+    assert 'neck.bn2.running_mean' in state and 'neck.bn2.weight' not in state  # non-affine
     if num_local == 2:  # the attention visualiser runs on the checkpoint
         import sys
         sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
