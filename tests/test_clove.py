@@ -581,3 +581,25 @@ def test_benchmark_configs_take_a_clove_checkpoint_unchanged(bench, tmp_path):
     assert pretrained and all(k.startswith('backbone.') for k in pretrained)
     report = verify(cfg, pretrained)
     assert report[0].startswith('backbone:') and 'random by design' not in report[0]
+
+
+def test_paper_optimizer_skips_decay_and_lars_on_one_dim_parameters():
+    """As released: every 1-D parameter (BN, biases) without weight decay and LARS adaptation;
+    every other online parameter with wd 2e-5; the EMA target is not optimised."""
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile(osp.join(REPO, 'configs/clove/clove_r50_4xb512-lars_200e.py'))
+    model = MODELS.build(cfg.model)
+    ow = {k: v for k, v in cfg.optim_wrapper.items() if k != 'loss_scale'}
+    ow['type'] = 'OptimWrapper'
+    groups = build_optim_wrapper(model, ow).optimizer.param_groups
+    seen = {}
+    for g in groups:
+        for p in g['params']:
+            seen[id(p)] = (g['weight_decay'], g.get('lars_exclude', False))
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert {names[i] for i in seen} == {n for n, p in model.named_parameters() if p.requires_grad}
+    assert not any(n.startswith('target_net') for n in (names[i] for i in seen))
+    for n, p in model.named_parameters():
+        if id(p) in seen:
+            expected = (0.0, True) if p.ndim == 1 else (2e-5, False)
+            assert seen[id(p)] == expected, n
