@@ -1,3 +1,4 @@
 from .coupled_head import CoupledProjectionHead
+from .pixel_projector import PixelProjector
 
-__all__ = ['CoupledProjectionHead']
+__all__ = ['PixelProjector', 'CoupledProjectionHead']

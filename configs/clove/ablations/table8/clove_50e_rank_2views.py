@@ -1,0 +1,11 @@
+# CLoVE Table 8: ranking loss (Eq. 2), 2x224 views only (no multi-crop).
+_base_ = '../clove_r50_4xb512-lars_50e.py'
+
+train_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='LoadImageRobust'),
+    dict(type='GeoMultiView', views=[
+        dict(num=1, name='global', transforms={{_base_.global_pipeline1}}),
+        dict(num=1, name='global', transforms={{_base_.global_pipeline2}}),
+    ]),
+    dict(type='PackInputs', algorithm_keys=['view_geometry', 'view_groups']),
+]))

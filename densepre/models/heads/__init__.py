@@ -1,0 +1,3 @@
+from .nmhsa import NMHSAPredictor
+
+__all__ = ['NMHSAPredictor']
