@@ -51,9 +51,13 @@ class LOCAClusterHead(BaseModule):
 
     def init_weights(self) -> None:
         super().init_weights()
+        # LeCun normal (variance 1/fan_in, flax's Dense default as in the authors' code): keeps
+        # the bottleneck's norm ~1, so the L2 normalisation does not amplify its gradient (with
+        # std 0.02 a narrow head shrinks z and its gradient grows as 1/|z|).
         for m in self.mlp:
             if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
+                std = m.in_features**-0.5
+                nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
                 nn.init.zeros_(m.bias)
         self._reset_prototypes()
 

@@ -1,0 +1,8 @@
+# LOCA ViT-S/16, 600 epochs on ImageNet-1k (Fig. 2 / Table 11 model axis). The position head
+# uses the encoder's width, heads and MLP size (as in the authors' code).
+_base_ = './loca_vit-b16_16xb64_600e_in1k.py'
+
+model = dict(
+    backbone=dict(arch='small'),
+    position_head=dict(embed_dims=384, num_heads=6, feedforward_channels=1536),
+    cluster_head=dict(in_channels=384))

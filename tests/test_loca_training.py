@@ -1,0 +1,127 @@
+"""LOCA end to end: the model on real pipeline output, Runner steps through tools/train.py, exact
+resume after a kill, configs build."""
+import glob
+import math
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import default_collate
+from mmengine.logging import MessageHub
+
+from utils import REPO, data_opts, derived_config, losses_by_iter, run_train
+
+TINY = osp.join(REPO, 'tests/configs/loca_vit_tiny.py')
+
+
+def load(path):
+    return torch.load(path, map_location='cpu', weights_only=False)
+
+
+def tiny_model_and_batch(demo_root, batch_size=4):
+    from densepre.registry import DATASETS, MODELS
+    cfg = Config.fromfile(TINY)
+    cfg.train_dataloader.dataset.data_root = f'{demo_root}/imagenet/'
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    batch = default_collate([dataset[i] for i in range(batch_size)])
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    data = model.data_preprocessor(batch, training=True)
+    return model, data['inputs'], data['data_samples']
+
+
+def test_loca_model_on_pipeline_output(demo_root):
+    """Reference through the EMA teacher (no gradient), queries through the student, targets
+    from the tracker; the position logits depend on the reference."""
+    MessageHub.get_current_instance().update_info('max_iters', 100)
+    model, inputs, samples = tiny_model_and_batch(demo_root)
+    assert [tuple(x.shape[2:]) for x in inputs] == [(32, 32), (32, 32), (16, 16), (16, 16)]
+    assert samples[0].view_groups == ('reference', 'query', 'query', 'query')
+    torch.manual_seed(1)
+    losses = model.loss(inputs, samples)
+    assert set(losses) == {'intersecting', 'loss_position', 'position_accuracy', 'loss_cluster',
+                           'loss_memax'}
+    total = sum(v for k, v in losses.items() if k.startswith('loss'))
+    assert math.isfinite(total.item()) and 0 < float(losses['intersecting']) <= 1
+    total.backward()
+    teacher = list(model.teacher.parameters())
+    assert teacher and all(p.grad is None and not p.requires_grad for p in teacher)
+    assert model.backbone.pos_embed.grad is not None
+    assert model.cluster_head.prototypes.grad is not None
+    # first update copies the student; cosine schedule starts at tau = 0.996
+    for (n, p), q in zip(model.backbone.named_parameters(),
+                         model.teacher['backbone'].parameters()):
+        torch.testing.assert_close(p, q, msg=n)
+    assert model.teacher.momentum == 0.004 and model.teacher.end_momentum == 0.
+    # the query looks at the (kept) reference tokens: another reference changes the loss
+    torch.manual_seed(1)
+    other = [inputs[0].flip(-1)] + list(inputs[1:])
+    assert float(model.loss(other, samples)['loss_position']) != pytest.approx(
+        float(losses['loss_position']), rel=1e-6)
+
+
+def test_loca_runner_epoch_through_train_py(demo_root, tmp_path):
+    run_train(TINY, tmp_path, *data_opts(demo_root), 'train_cfg.max_epochs=1')
+    losses = losses_by_iter(tmp_path)
+    assert len(losses) == 8 and all(math.isfinite(v) for v in losses.values())
+    for key in ('loss_position', 'loss_cluster', 'loss_memax'):
+        assert len(losses_by_iter(tmp_path, key)) == 8
+    state = load(tmp_path / 'epoch_1.pth')['state_dict']
+    assert any(k.startswith('teacher.module.backbone.') for k in state)
+    assert any(k.startswith('teacher.module.cluster_head.') for k in state)
+    assert not any('cls_token' in k for k in state)
+
+
+@pytest.mark.slow
+def test_loca_resume_after_kill_matches_uninterrupted_run(demo_root, tmp_path):
+    """Kill in the middle of epoch 2, resume from epoch 1: the epoch-2 losses (random token
+    dropping and reference masking included) and the final weights and EMA teacher are those of
+    an uninterrupted run."""
+    full, crashed = tmp_path / 'full', tmp_path / 'crashed'
+    run_train(TINY, full, *data_opts(demo_root))
+    crash_cfg = derived_config(tmp_path, TINY, "custom_imports = dict(imports=['crash_hooks'])\n"
+                               "custom_hooks = [dict(type='FiniteLossHook'), "
+                               "dict(type='KillAfterIterHook', at_iter=11)]", 'crash.py')
+    proc = run_train(crash_cfg, crashed, *data_opts(demo_root), check=False)
+    assert proc.returncode == -9
+    assert (crashed / 'epoch_1.pth').exists() and not (crashed / 'epoch_2.pth').exists()
+    run_train(TINY, crashed, *data_opts(demo_root), extra_args=['--resume'])
+    ref, got = losses_by_iter(full), losses_by_iter(crashed)
+    assert sorted(ref) == sorted(got) == list(range(1, 17))
+    for it in range(9, 17):
+        assert got[it] == pytest.approx(ref[it], rel=1e-5, abs=1e-6), it
+    a, b = load(full / 'epoch_2.pth')['state_dict'], load(crashed / 'epoch_2.pth')['state_dict']
+    assert a.keys() == b.keys() and any(k.startswith('teacher.') for k in a)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+LOCA_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs/loca/**/*.py'), recursive=True))
+
+
+@pytest.mark.parametrize('path', LOCA_CONFIGS, ids=lambda p: osp.relpath(p, REPO))
+def test_loca_configs_build(path):
+    """Every shipped LOCA config builds its model and its view pipeline (ViT-B/16 itself for the
+    main config; the others with the encoder narrowed to 32 dims to spare the shared CPU)."""
+    from densepre.datasets.transforms import GeoMultiView  # noqa: F401
+    from densepre.registry import MODELS, TRANSFORMS
+    cfg = Config.fromfile(path)
+    arch = cfg.model.backbone.arch
+    assert arch in ('b', 'small', 'large')
+    if not path.endswith('loca/loca_vit-b16_16xb64_100e_in1k.py'):
+        cfg.model.backbone.arch = dict(embed_dims=32, num_layers=1, num_heads=2,
+                                       feedforward_channels=64)
+        for head, key in (('position_head', 'embed_dims'), ('cluster_head', 'in_channels')):
+            if cfg.model.get(head) is not None:
+                cfg.model[head][key] = 32
+        if cfg.model.get('position_head') is not None:
+            cfg.model.position_head.update(num_heads=2, feedforward_channels=64)
+    model = MODELS.build(cfg.model)
+    views = [t for t in cfg.train_dataloader.dataset.pipeline if t['type'] == 'GeoMultiView'][0]
+    view_transform = TRANSFORMS.build(views)
+    assert view_transform.view_groups[:2] == ['reference', 'query']
+    assert model.position_head is None or model.position_head.num_positions == 196
+    assert model.backbone.patch_resolution == (14, 14)
+    del model
