@@ -107,9 +107,15 @@ def test_loca_configs_build(path):
     main config; the others with the encoder narrowed to 32 dims to spare the shared CPU)."""
     from densepre.datasets.transforms import GeoMultiView  # noqa: F401
     from densepre.registry import MODELS, TRANSFORMS
+    from mmpretrain.models import VisionTransformer
     cfg = Config.fromfile(path)
-    arch = cfg.model.backbone.arch
-    assert arch in ('b', 'small', 'large')
+    arch = VisionTransformer.arch_zoo[cfg.model.backbone.arch]
+    assert arch['embed_dims'] in (384, 768, 1024)  # ViT-S/B/L
+    pos, clu = cfg.model.get('position_head'), cfg.model.get('cluster_head')
+    if pos is not None:  # the cross-attention block has the encoder's sizes
+        assert (pos.embed_dims, pos.num_heads, pos.feedforward_channels) == (
+            arch['embed_dims'], arch['num_heads'], arch['feedforward_channels'])
+    assert clu is None or clu.in_channels == arch['embed_dims']
     if not path.endswith('loca/loca_vit-b16_16xb64_100e_in1k.py'):
         cfg.model.backbone.arch = dict(embed_dims=32, num_layers=1, num_heads=2,
                                        feedforward_channels=64)
@@ -125,3 +131,48 @@ def test_loca_configs_build(path):
     assert model.position_head is None or model.position_head.num_positions == 196
     assert model.backbone.patch_resolution == (14, 14)
     del model
+
+
+def test_visualize_loca_positions_tool(demo_root, tmp_path):
+    """The Fig. 6 tool on a checkpoint in the Runner's format: one PNG per image with the query
+    view and the reference carrying the true (blue) and predicted (red) locations."""
+    import cv2
+    import numpy as np
+
+    import sys
+
+    from densepre.registry import MODELS
+    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
+    from visualize_loca_positions import main as visualize
+    cfg = Config.fromfile(TINY)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    ckpt = tmp_path / 'epoch_1.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 1}}, ckpt)
+    images = sorted(glob.glob(f'{demo_root}/imagenet/train/*/*'))[:2]
+    written, hits, total = visualize([TINY, str(ckpt), *images, '--out-dir', str(tmp_path / 'vis'),
+                                      '--seed', '3'])
+    assert len(written) == 2 and total > 0 and 0 <= hits <= total
+    img = cv2.imread(written[0])
+    assert img.shape[0] == 448 and img.shape[1] > 2 * 448  # query | gap | reference, enlarged
+    ref = img[:, -448:]
+    assert ((ref == (255, 0, 0)).all(-1)).any() and ((ref == (0, 0, 255)).all(-1)).any()
+    with pytest.raises(FileNotFoundError, match='checkpoint'):
+        visualize([TINY, str(tmp_path / 'missing.pth'), *images])
+
+
+def test_benchmark_loca_step_tool(tmp_path):
+    """The speed tool runs every part on the tiny config and reports ratios to the student."""
+    import json
+    import sys
+    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
+    from benchmark_loca_step import main as bench
+    out = tmp_path / 'speed.json'
+    res = bench([TINY, '--batch', '2', '--iters', '1', '--warmup', '0', '--threads', '1',
+                 '--out', str(out)])
+    assert set(res['ratio_to_student']) == {'student', 'loca_step', 'teacher', 'cross_attention',
+                                            'cluster_heads', 'sinkhorn'}
+    assert res['ratio_to_student']['student'] == 1.0
+    assert res['views'] == ['reference:32', 'query:32', 'query:16', 'query:16']
+    assert json.loads(out.read_text()) == res
