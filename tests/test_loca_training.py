@@ -176,3 +176,56 @@ def test_benchmark_loca_step_tool(tmp_path):
     assert res['ratio_to_student']['student'] == 1.0
     assert res['views'] == ['reference:32', 'query:32', 'query:16', 'query:16']
     assert json.loads(out.read_text()) == res
+
+
+SEG = osp.join(REPO, 'configs/benchmarks/mmsegmentation')
+SEGMENTER_CONFIGS = [
+    f'{SEG}/ade20k/segmenter-linear_vit-b16_8xb2-160k_ade20k-512x512.py',
+    f'{SEG}/ade20k/segmenter-linear_vit-b16_8xb2-160k_ade20k-fewshot-512x512.py',
+    f'{SEG}/pascal_context/segmenter-linear_vit-b16_8xb2-80k_pascal-context-512x512.py',
+    f'{SEG}/voc12aug/segmenter-linear_vit-b16_8xb2-80k_voc12aug-512x512.py',
+    f'{SEG}/cityscapes/segmenter-linear_vit-b16_8xb1-80k_cityscapes-768x768.py',
+]
+
+
+@pytest.fixture(scope='module')
+def loca_vit_b_checkpoint(tmp_path_factory):
+    """A LOCA ViT-B/16 training checkpoint (model built from the paper config, random init):
+    student, EMA teacher, position and cluster heads."""
+    from densepre.registry import MODELS
+    model = MODELS.build(Config.fromfile(
+        osp.join(REPO, 'configs/loca/loca_vit-b16_16xb64_100e_in1k.py')).model)
+    model.init_weights()
+    path = str(tmp_path_factory.mktemp('loca_ckpt') / 'loca_vit-b16.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 100}}, path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('path', SEGMENTER_CONFIGS, ids=lambda p: osp.relpath(p, REPO))
+def test_segmenter_configs_load_a_loca_checkpoint_completely(path, loca_vit_b_checkpoint,
+                                                             tmp_path):
+    """Every backbone tensor of the Segmenter-linear benchmarks comes from the LOCA checkpoint
+    (no class token; the 14x14 position embedding resized at run time)."""
+    from densepre.transfer.downstream import verify
+
+    from utils import staged
+    cfg, pretrained = staged(path, loca_vit_b_checkpoint, tmp_path)
+    assert len(pretrained) == 149 and not any('cls_token' in k for k in pretrained)
+    assert verify(cfg, pretrained) == ['backbone: 149 tensors loaded from the checkpoint']
+
+
+def test_demo_segmenter_config_loads_the_loca_demo_checkpoint(tmp_path):
+    from densepre.registry import MODELS
+    from densepre.transfer.downstream import verify
+
+    from utils import staged
+    model = MODELS.build(Config.fromfile(
+        osp.join(REPO, 'configs/demo/loca_vit-tiny-p8_1xb32-64px-40e_demo.py')).model)
+    model.init_weights()
+    ckpt = str(tmp_path / 'loca_demo.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 40}}, ckpt)
+    cfg, pretrained = staged(
+        osp.join(REPO, 'configs/demo/loca-segmenter-linear_vit-tiny-p8_1xb8-300it_demo-voc-64x64.py'),
+        ckpt, tmp_path)
+    assert verify(cfg, pretrained) == ['backbone: 29 tensors loaded from the checkpoint']
