@@ -225,7 +225,6 @@ def test_demo_segmenter_config_loads_the_loca_demo_checkpoint(tmp_path):
     model.init_weights()
     ckpt = str(tmp_path / 'loca_demo.pth')
     torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 40}}, ckpt)
-    cfg, pretrained = staged(
-        osp.join(REPO, 'configs/demo/loca-segmenter-linear_vit-tiny-p8_1xb8-300it_demo-voc-64x64.py'),
-        ckpt, tmp_path)
+    seg = 'configs/demo/loca-segmenter-linear_vit-tiny-p8_1xb8-300it_demo-voc-64x64.py'
+    cfg, pretrained = staged(osp.join(REPO, seg), ckpt, tmp_path)
     assert verify(cfg, pretrained) == ['backbone: 29 tensors loaded from the checkpoint']
