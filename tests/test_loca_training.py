@@ -228,3 +228,29 @@ def test_demo_segmenter_config_loads_the_loca_demo_checkpoint(tmp_path):
     seg = 'configs/demo/loca-segmenter-linear_vit-tiny-p8_1xb8-300it_demo-voc-64x64.py'
     cfg, pretrained = staged(osp.join(REPO, seg), ckpt, tmp_path)
     assert verify(cfg, pretrained) == ['backbone: 29 tensors loaded from the checkpoint']
+
+
+def test_central_patch_position_targets(demo_root):
+    """Table 5 'central patch': only the query patch at (h//2, w//2) keeps its position target;
+    the cluster loss is unchanged."""
+    MessageHub.get_current_instance().update_info('max_iters', 100)
+    model, inputs, samples = tiny_model_and_batch(demo_root)
+    targets = torch.arange(16).repeat(3, 1)  # 3 queries of 4x4 patches
+    keep = torch.tensor([[0, 5, 10, 15], [9, 10, 11, 12], [1, 2, 3, 4]])
+    model.position_targets = 'central'  # 4x4 grid: central patch (2, 2) = 10
+    got = model._position_targets(targets.gather(1, keep), keep, (4, 4))
+    assert got.tolist() == [[-1, -1, 10, -1], [-1, 10, -1, -1], [-1, -1, -1, -1]]
+    got = model._position_targets(targets, None, (4, 4))
+    assert (got >= 0).sum() == 3 and (got[:, 10] == 10).all()
+    torch.manual_seed(1)
+    central = model.loss(inputs, samples)
+    model.position_targets = 'all'
+    torch.manual_seed(1)
+    full = model.loss(inputs, samples)
+    torch.testing.assert_close(central['loss_cluster'], full['loss_cluster'])
+    assert float(central['loss_position']) != pytest.approx(float(full['loss_position']))
+    with pytest.raises(ValueError, match='position_targets'):
+        from densepre.registry import MODELS
+        cfg = Config.fromfile(TINY)
+        cfg.model.position_targets = 'box'
+        MODELS.build(cfg.model)

@@ -47,6 +47,10 @@ class LOCA(BaseSelfSupervisor):
         reference_masking (str): ``'structured'`` (consecutive run) or ``'unstructured'``.
         base_momentum / end_momentum (float): ``1 − τ`` of the teacher at the start / end of the
             cosine schedule (0.004 → 0: τ 0.996 → 1).
+        position_targets (str): ``'all'`` — every query patch predicts its position (Eq. 2);
+            ``'central'`` — only each query's central patch (patch ``(h//2, w//2)``; none when
+            token dropping removed it), LOCA Table 5's second row. The cluster loss always uses
+            every intersecting patch.
     """
 
     def __init__(self,
@@ -58,6 +62,7 @@ class LOCA(BaseSelfSupervisor):
                  reference_masking: str = 'structured',
                  base_momentum: float = 0.004,
                  end_momentum: float = 0.,
+                 position_targets: str = 'all',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(backbone=backbone, data_preprocessor=data_preprocessor,
@@ -73,6 +78,10 @@ class LOCA(BaseSelfSupervisor):
         num_visible(1, self.reference_mask_ratio)  # validates η
         visible_token_indices(1, 1, 1, reference_masking)  # validates the mode
         self.reference_masking = reference_masking
+        if position_targets not in ('all', 'central'):
+            raise ValueError(f"position_targets must be 'all' or 'central', got "
+                             f'{position_targets!r}')
+        self.position_targets = position_targets
         self.patch_size = int(self.backbone.patch_size)
         self.teacher = EMATeacher(self.online_modules(), momentum=base_momentum,
                                   end_momentum=end_momentum, buffers='copy')
@@ -86,6 +95,16 @@ class LOCA(BaseSelfSupervisor):
 
     def extract_feat(self, inputs: torch.Tensor):
         return self.backbone(inputs)
+
+    def _position_targets(self, targets: torch.Tensor, keep_idx: Optional[torch.Tensor],
+                          hw) -> torch.Tensor:
+        """The tracker targets the position loss uses (Table 5 variants)."""
+        if self.position_targets == 'all':
+            return targets
+        central = (hw[0] // 2) * hw[1] + hw[1] // 2
+        index = keep_idx if keep_idx is not None else torch.arange(
+            targets.shape[1], device=targets.device).expand_as(targets)
+        return torch.where(index == central, targets, torch.full_like(targets, -1))
 
     # ------------------------------------------------------------------ loss
     def loss(self, inputs: List[torch.Tensor], data_samples: list,
@@ -113,7 +132,7 @@ class LOCA(BaseSelfSupervisor):
             raise ValueError(f'the position head classifies {self.position_head.num_positions} '
                              f'positions but the reference has {num_ref} patches')
 
-        pos_logits, targets, cluster_logits, cluster_targets = [], [], [], []
+        pos_logits, targets, pos_targets, cluster_logits, cluster_targets = [], [], [], [], []
         for idx, x in views.concatenated('query'):
             k = len(idx)
             tokens, keep_idx, hw = self.backbone.forward_tokens(x, self.query_keep_tokens)
@@ -121,6 +140,7 @@ class LOCA(BaseSelfSupervisor):
                                    geom[:, ref_idx[0]].repeat(k, 1), ref_hw, self.patch_size,
                                    keep_idx)  # (kB, n), views concatenated in order
             targets.append(target.reshape(-1))
+            pos_targets.append(self._position_targets(target, keep_idx, hw).reshape(-1))
             if self.position_head is not None:
                 pos_logits.append(self.position_head(tokens, kv.repeat(k, 1, 1)).flatten(0, 1))
             if self.cluster_head is not None:
@@ -131,11 +151,12 @@ class LOCA(BaseSelfSupervisor):
         valid = targets >= 0
         losses = dict(intersecting=valid.float().mean())
         if self.position_head is not None:
-            logits = torch.cat(pos_logits)
-            losses['loss_position'] = self.position_head.loss(logits, targets)
+            logits, pos_targets = torch.cat(pos_logits), torch.cat(pos_targets)
+            losses['loss_position'] = self.position_head.loss(logits, pos_targets)
             with torch.no_grad():
-                hit = (logits.argmax(-1) == targets) & valid
-                losses['position_accuracy'] = hit.sum().float() / valid.sum().clamp(min=1)
+                scored = pos_targets >= 0
+                hit = (logits.argmax(-1) == pos_targets) & scored
+                losses['position_accuracy'] = hit.sum().float() / scored.sum().clamp(min=1)
         if self.cluster_head is not None:
             losses.update(self.cluster_head.loss(torch.cat(cluster_logits),
                                                  torch.cat(cluster_targets), valid))
