@@ -254,3 +254,19 @@ def test_central_patch_position_targets(demo_root):
         cfg = Config.fromfile(TINY)
         cfg.model.position_targets = 'box'
         MODELS.build(cfg.model)
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_loca_loss_under_autocast(demo_root, dtype):
+    """CPU stand-in for AMP: the heads run in low precision, while the teacher targets (softmax
+    of cosines / 0.05: exp(20) overflows fp16), Sinkhorn and the losses are computed in fp32."""
+    MessageHub.get_current_instance().update_info('max_iters', 100)
+    model, inputs, samples = tiny_model_and_batch(demo_root)
+    with torch.autocast('cpu', dtype=dtype):
+        losses = model.loss(inputs, samples)
+        targets = model.cluster_head.targets(torch.ones(2, 5, 32, dtype=dtype))
+    assert targets.dtype == torch.float32 and torch.isfinite(targets).all()
+    for k, v in losses.items():
+        assert v.dtype == torch.float32 and torch.isfinite(v), k
+    sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
