@@ -1,0 +1,13 @@
+# LOCA Table 6d: 2 queries per reference (the 224 query + 1 focal 96 query; default 10).
+_base_ = '../loca_vit-b16_16xb64_100e_in1k.py'
+
+num_focal_queries = 1
+train_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='LoadImageRobust'),
+    dict(type='GeoMultiView', views=[
+        dict(num=1, name='reference', transforms={{_base_.reference_pipeline}}),
+        dict(num=1, name='query', transforms={{_base_.query_pipeline}}),
+        dict(num=num_focal_queries, name='query', transforms={{_base_.focal_pipeline}}),
+    ]),
+    dict(type='PackInputs', algorithm_keys=['view_geometry', 'view_groups']),
+]))

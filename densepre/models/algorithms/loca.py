@@ -1,0 +1,163 @@
+"""LOCA, "Location-Aware Self-Supervised Transformers for Semantic Segmentation" (Caron, Houlsby,
+Schmid, WACV 2024).
+
+Views (named GeoMultiView groups): one ``'reference'`` view encoded by the EMA teacher, and
+``'query'`` views encoded by the student — a 224² query whose tokens are randomly dropped to
+``query_keep_tokens`` (70 of 196) and 9 focal 96² queries (6x6 patches, fewer tokens than that, so
+never dropped). Queries of one size share one backbone pass. With h the patch tracker (query patch
+-> reference patch of greatest overlap, −1 outside) and Ω the intersecting query patches::
+
+    L = L_pos + L_cluster + L_me-max
+    L_pos     = 1/|Ω| Σ_{j∈Ω} CE(W^T g(Z_q, m(Z_ref, η))_j, h(j))                    (Eq. 2)
+    L_cluster = 1/|Ω| Σ_{j∈Ω} CE(Q^T Z̃_q,j / τ_s, SK(softmax(Q^T Z̃_ref / τ_t))_h(j))  (Eq. 1)
+
+``m`` keeps ``N − ⌊ηN⌋`` reference tokens after the encoder (a consecutive run by default). The
+reference branch (backbone + cluster head) is an :class:`EMATeacher` of the student's (τ 0.996 →
+1, cosine); the cross-attention keys / values are the teacher's reference tokens. Loss dict:
+``loss_position``, ``loss_cluster``, ``loss_memax`` (MMEngine sums them), plus
+``position_accuracy`` on Ω and ``intersecting`` (the fraction of query patches in Ω).
+"""
+from collections import OrderedDict
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn as nn
+from mmpretrain.models import BaseSelfSupervisor
+
+from densepre.registry import MODELS
+from ..utils.correspondence import stack_geometries
+from ..utils.ema import EMATeacher
+from ..utils.masking import gather_tokens, num_visible, visible_token_indices
+from ..utils.multiview import MultiViewBatch
+from ..utils.patch_tracker import track_patches
+
+
+@MODELS.register_module()
+class LOCA(BaseSelfSupervisor):
+    """LOCA pretraining of a :class:`~densepre.models.backbones.LOCAViT`.
+
+    Args:
+        backbone (dict): ``LOCAViT``.
+        position_head (dict): ``LOCAPositionHead`` (None: no position loss, Table 6 "cluster
+            only").
+        cluster_head (dict): ``LOCAClusterHead`` (None: position loss only, as in Sec. 5.1).
+        query_keep_tokens (int): tokens each query keeps after random dropping (70); queries with
+            fewer patches keep all.
+        reference_mask_ratio (float): η (0.8).
+        reference_masking (str): ``'structured'`` (consecutive run) or ``'unstructured'``.
+        base_momentum / end_momentum (float): ``1 − τ`` of the teacher at the start / end of the
+            cosine schedule (0.004 → 0: τ 0.996 → 1).
+        position_targets (str): ``'all'`` — every query patch predicts its position (Eq. 2);
+            ``'central'`` — only each query's central patch (patch ``(h//2, w//2)``; none when
+            token dropping removed it), LOCA Table 5's second row. The cluster loss always uses
+            every intersecting patch.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 position_head: Optional[dict] = None,
+                 cluster_head: Optional[dict] = None,
+                 query_keep_tokens: int = 70,
+                 reference_mask_ratio: float = 0.8,
+                 reference_masking: str = 'structured',
+                 base_momentum: float = 0.004,
+                 end_momentum: float = 0.,
+                 position_targets: str = 'all',
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(backbone=backbone, data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        if position_head is None and cluster_head is None:
+            raise ValueError('LOCA needs a position_head, a cluster_head or both')
+        if not hasattr(self.backbone, 'forward_tokens'):
+            raise TypeError(f'LOCA needs a LOCAViT backbone, got {type(self.backbone).__name__}')
+        self.position_head = MODELS.build(position_head) if position_head else None
+        self.cluster_head = MODELS.build(cluster_head) if cluster_head else None
+        self.query_keep_tokens = int(query_keep_tokens)
+        self.reference_mask_ratio = float(reference_mask_ratio)
+        num_visible(1, self.reference_mask_ratio)  # validates η
+        visible_token_indices(1, 1, 1, reference_masking)  # validates the mode
+        self.reference_masking = reference_masking
+        if position_targets not in ('all', 'central'):
+            raise ValueError(f"position_targets must be 'all' or 'central', got "
+                             f'{position_targets!r}')
+        self.position_targets = position_targets
+        self.patch_size = int(self.backbone.patch_size)
+        self.teacher = EMATeacher(self.online_modules(), momentum=base_momentum,
+                                  end_momentum=end_momentum, buffers='copy')
+
+    def online_modules(self) -> Dict[str, nn.Module]:
+        """The student modules the teacher averages (those that see the reference)."""
+        mods = OrderedDict(backbone=self.backbone)
+        if self.cluster_head is not None:
+            mods['cluster_head'] = self.cluster_head
+        return mods
+
+    def extract_feat(self, inputs: torch.Tensor):
+        return self.backbone(inputs)
+
+    def _position_targets(self, targets: torch.Tensor, keep_idx: Optional[torch.Tensor],
+                          hw) -> torch.Tensor:
+        """The tracker targets the position loss uses (Table 5 variants)."""
+        if self.position_targets == 'all':
+            return targets
+        central = (hw[0] // 2) * hw[1] + hw[1] // 2
+        index = keep_idx if keep_idx is not None else torch.arange(
+            targets.shape[1], device=targets.device).expand_as(targets)
+        return torch.where(index == central, targets, torch.full_like(targets, -1))
+
+    # ------------------------------------------------------------------ loss
+    def loss(self, inputs: List[torch.Tensor], data_samples: list,
+             **kwargs) -> Dict[str, torch.Tensor]:
+        views = MultiViewBatch(inputs, data_samples)
+        ref_idx = views.indices('reference')
+        if len(ref_idx) != 1:
+            raise ValueError(f'LOCA needs exactly one reference view, got {len(ref_idx)}')
+        geom = stack_geometries(data_samples).to(inputs[0].device)  # (B, V, 8)
+        reference = inputs[ref_idx[0]]
+        batch = reference.shape[0]
+
+        with torch.no_grad():
+            self.teacher.update(self.online_modules())
+            ref_tokens, _, ref_hw = self.teacher['backbone'].forward_tokens(reference)
+            num_ref = ref_tokens.shape[1]
+            keep = num_visible(num_ref, self.reference_mask_ratio)
+            kv = gather_tokens(ref_tokens, visible_token_indices(
+                batch, num_ref, keep, self.reference_masking, device=reference.device))
+            ref_targets = None
+            if self.cluster_head is not None:
+                ref_targets = self.cluster_head.targets(
+                    self.teacher['cluster_head'](ref_tokens))  # (B, N_ref, K)
+        if self.position_head is not None and self.position_head.num_positions != num_ref:
+            raise ValueError(f'the position head classifies {self.position_head.num_positions} '
+                             f'positions but the reference has {num_ref} patches')
+
+        pos_logits, targets, pos_targets, cluster_logits, cluster_targets = [], [], [], [], []
+        for idx, x in views.concatenated('query'):
+            k = len(idx)
+            tokens, keep_idx, hw = self.backbone.forward_tokens(x, self.query_keep_tokens)
+            target = track_patches(geom[:, idx].transpose(0, 1).reshape(k * batch, -1), hw,
+                                   geom[:, ref_idx[0]].repeat(k, 1), ref_hw, self.patch_size,
+                                   keep_idx)  # (kB, n), views concatenated in order
+            targets.append(target.reshape(-1))
+            pos_targets.append(self._position_targets(target, keep_idx, hw).reshape(-1))
+            if self.position_head is not None:
+                pos_logits.append(self.position_head(tokens, kv.repeat(k, 1, 1)).flatten(0, 1))
+            if self.cluster_head is not None:
+                cluster_logits.append(self.cluster_head(tokens).flatten(0, 1))
+                matched = gather_tokens(ref_targets.repeat(k, 1, 1), target.clamp(min=0))
+                cluster_targets.append(matched.flatten(0, 1))
+        targets = torch.cat(targets)
+        valid = targets >= 0
+        losses = dict(intersecting=valid.float().mean())
+        if self.position_head is not None:
+            logits, pos_targets = torch.cat(pos_logits), torch.cat(pos_targets)
+            losses['loss_position'] = self.position_head.loss(logits, pos_targets)
+            with torch.no_grad():
+                scored = pos_targets >= 0
+                hit = (logits.argmax(-1) == pos_targets) & scored
+                losses['position_accuracy'] = hit.sum().float() / scored.sum().clamp(min=1)
+        if self.cluster_head is not None:
+            losses.update(self.cluster_head.loss(torch.cat(cluster_logits),
+                                                 torch.cat(cluster_targets), valid))
+        return losses

@@ -1,0 +1,3 @@
+from .loca_vit import LOCAViT
+
+__all__ = ['LOCAViT']

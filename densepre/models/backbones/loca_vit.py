@@ -1,0 +1,102 @@
+"""The ViT that LOCA pretrains: mmpretrain's ``VisionTransformer`` without class token, whose
+learned 14x14 position embedding is resized to every view's patch grid, with random query token
+dropping (LOCA Sec. 3 / appendix A.1, following MSN).
+
+The parameters are exactly those of ``mmpretrain.VisionTransformer(with_cls_token=False)``, so a
+LOCA checkpoint's ``backbone.`` tensors load completely into the Segmenter-linear transfer configs
+(``configs/benchmarks/mmsegmentation/_base_/segmenter-linear_vit-b16_mmpretrain.py``).
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.models import VisionTransformer
+
+from densepre.registry import MODELS
+
+
+def random_token_indices(batch: int, num_tokens: int, num_keep: int,
+                         device=None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Indices (B, num_keep) of the tokens each sample keeps: a uniformly random subset, in
+    increasing order (one argsort of uniform noise per sample, as MAE draws its mask)."""
+    if not 0 < num_keep <= num_tokens:
+        raise ValueError(f'cannot keep {num_keep} of {num_tokens} tokens')
+    noise = torch.rand(batch, num_tokens, device=device, generator=generator)
+    return noise.argsort(dim=1)[:, :num_keep].sort(dim=1).values
+
+
+@MODELS.register_module()
+class LOCAViT(VisionTransformer):
+    """ViT without class token for LOCA pretraining.
+
+    Args:
+        arch: mmpretrain arch name or dict. Defaults to ``'b'``.
+        img_size: size the learned position embedding is defined for (224: a 14x14 grid).
+        patch_size: Defaults to 16.
+        drop_path_rate: stochastic depth, linear over the blocks (LOCA A.1: 0.1).
+        pos_embed_interpolation: how the position embedding is resized to a smaller / larger
+            patch grid (96-px queries: 6x6). Defaults to ``'bilinear'`` with anti-aliasing, what
+            the authors' JAX code does (``jax.image.resize(..., 'bilinear')`` anti-aliases when
+            downsampling); mmpretrain's ``'bicubic'`` (no anti-aliasing) is the other option.
+        out_type: output of :meth:`forward` (the mmpretrain interface: downstream, probes).
+            Defaults to ``'featmap'`` (B, C, h, w).
+        **kwargs: other ``VisionTransformer`` arguments.
+    """
+
+    def __init__(self,
+                 arch='b',
+                 img_size=224,
+                 patch_size=16,
+                 drop_path_rate: float = 0.1,
+                 pos_embed_interpolation: str = 'bilinear',
+                 out_type: str = 'featmap',
+                 **kwargs) -> None:
+        for key in ('with_cls_token', 'final_norm'):
+            if key in kwargs:
+                raise ValueError(f'LOCAViT: {key} is fixed (no class token, final LayerNorm)')
+        if pos_embed_interpolation not in ('bilinear', 'bicubic'):
+            raise ValueError("pos_embed_interpolation must be 'bilinear' (anti-aliased, as the "
+                             f"authors' code) or 'bicubic', got {pos_embed_interpolation!r}")
+        super().__init__(arch=arch, img_size=img_size, patch_size=patch_size,
+                         drop_path_rate=drop_path_rate, with_cls_token=False, final_norm=True,
+                         out_type=out_type, interpolate_mode=pos_embed_interpolation, **kwargs)
+        self.patch_size = patch_size
+
+    def pos_embed_for(self, hw: Tuple[int, int]) -> torch.Tensor:
+        """The (1, h*w, C) position embedding of an ``hw`` patch grid."""
+        if tuple(hw) == tuple(self.patch_resolution):
+            return self.pos_embed
+        h0, w0 = self.patch_resolution
+        grid = self.pos_embed.reshape(1, h0, w0, -1).permute(0, 3, 1, 2)
+        antialias = self.interpolate_mode == 'bilinear'
+        grid = F.interpolate(grid, size=tuple(hw), mode=self.interpolate_mode,
+                             align_corners=False, antialias=antialias)
+        return grid.flatten(2).transpose(1, 2)
+
+    def forward_tokens(self, x: torch.Tensor, num_keep: Optional[int] = None
+                       ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Tuple[int, int]]:
+        """Encode ``x`` (B, 3, H, W) into final-LayerNorm patch tokens.
+
+        Args:
+            num_keep: if given and smaller than the number of patches, each sample keeps a random
+                subset of ``num_keep`` tokens after the position embedding (LOCA's random query
+                token dropping, 70 of 196).
+
+        Returns:
+            ``(tokens (B, n, C), keep_idx (B, n) or None, (h, w) patch grid)``; ``keep_idx`` are
+            the row-major patch indices of the kept tokens (``None``: all kept).
+        """
+        x, hw = self.patch_embed(x)
+        x = x + self.pos_embed_for(hw)
+        keep_idx = None
+        if num_keep is not None and num_keep < x.shape[1]:
+            keep_idx = random_token_indices(x.shape[0], x.shape[1], num_keep, device=x.device)
+            x = x.gather(1, keep_idx[..., None].expand(-1, -1, x.shape[-1]))
+        x = self.pre_norm(self.drop_after_pos(x))
+        for layer in self.layers:
+            x = layer(x)
+        return self.ln1(x), keep_idx, tuple(hw)
+
+    def forward(self, x: torch.Tensor):
+        tokens, _, hw = self.forward_tokens(x)
+        return (self._format_output(tokens, hw), )
