@@ -1,6 +1,7 @@
 """Revisiting-Contrastive (configs/revisiting): the Table 4 config chain, small crops kept away
 from the key encoder and the queue, constrained crops, kNN-MoCo against brute force, the nn-loss
 warm-up through the Runner."""
+import glob
 import os.path as osp
 import re
 
@@ -276,3 +277,42 @@ def test_nn_loss_off_before_warmup_on_after_through_the_runner(demo_root, tmp_pa
     ckpt = torch.load(tmp_path / 'work' / 'epoch_2.pth', map_location='cpu', weights_only=False)
     sd = ckpt['state_dict']
     assert int(sd['queue.filled']) == 16 and sd['queue.side_backbone'].shape == (512, 16)
+
+
+# ---------------------------------------------------------------------------- Tables 2-3, 7, 8
+def test_table7_and_table8_configs_change_one_thing():
+    base = load('ablations/knn-mocov2-mc-cc-m0995_r50_8xb32-coco_200e.py')
+    sec41 = load(TABLE4[3])
+    assert base.model.type == 'KNNMoCo' and base.model.momentum == pytest.approx(0.005)
+    assert base.train_dataloader.dataset.pipeline == sec41.train_dataloader.dataset.pipeline
+    sweep = {(1, 0.4), (5, 0.4), (10, 0.4), (40, 0.4), (50, 0.4), (20, 0.1), (20, 0.2),
+             (20, 0.8)}
+    found = set()
+    for path in sorted(glob.glob(osp.join(CFG, 'ablations', 'knn-*-k*_*.py')) +
+                       sorted(glob.glob(osp.join(CFG, 'ablations', 'knn-*-lambda*_*.py')))):
+        cfg = Config.fromfile(path)
+        found.add((cfg.model.knn_k, cfg.model.knn_weight))
+        rest = {k: v for k, v in cfg.model.items() if k not in ('knn_k', 'knn_weight')}
+        assert rest == {k: v for k, v in base.model.items() if k not in ('knn_k', 'knn_weight')}
+        assert cfg.train_dataloader == base.train_dataloader
+    assert found == sweep
+    auto = views_of(load('ablations/mocov2-mc-cc-m0995-autoaug_r50_8xb32-coco_200e.py'))
+    aplus = views_of(load(TABLE4[4]))
+    assert auto[0]['transforms'][1]['prob'] == 1.0 and aplus[0]['transforms'][1]['prob'] == 0.5
+    auto[0]['transforms'][1]['prob'] = auto[2]['transforms'][1]['prob'] = 0.5
+    assert auto == aplus
+
+
+def test_dataset_bias_configs():
+    expected = {'coco': ('CocoImages', 'annotations/instances_train2017.json'),
+                'in118k': ('ImageList', 'meta/in118k.txt'),
+                'in118klt': ('ImageList', 'meta/in118k_lt.txt'),
+                'oi118k': ('ImageList', 'meta/oi118k.txt'),
+                'bdd100k': ('ImageList', 'meta/bdd100k_train.txt')}
+    for data, (kind, ann) in expected.items():
+        cfg = load(f'dataset_bias/mocov2_r50_8xb32-{data}_400e.py')
+        assert (cfg.train_dataloader.dataset.type, cfg.train_dataloader.dataset.ann_file) == \
+            (kind, ann)
+        assert cfg.train_cfg.max_epochs == 400 and cfg.param_scheduler[0].T_max == 400
+        assert cfg.optim_wrapper.optimizer.lr == 0.3 and cfg.model.momentum == 0.001
+        assert cfg.model.get('view_pairs') is None  # two-crop MoCo v2
