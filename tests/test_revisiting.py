@@ -316,3 +316,19 @@ def test_dataset_bias_configs():
         assert cfg.train_cfg.max_epochs == 400 and cfg.param_scheduler[0].T_max == 400
         assert cfg.optim_wrapper.optimizer.lr == 0.3 and cfg.model.momentum == 0.001
         assert cfg.model.get('view_pairs') is None  # two-crop MoCo v2
+
+
+def test_benchmark_knn_step_vs_multicrop_step_same_crops():
+    """The speed benchmark of the README on tiny configs: MoCo-MC (A) vs kNN-MoCo (B, nn loss on
+    once the side-queue holds k = 4 features, i.e. in the timed steps) with the same crops and
+    queue length, ratio in one run."""
+    import sys
+    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
+    import benchmark_train_step as bts
+    mc = osp.join(REPO, 'tests/configs/mocov2-mc_r18_tiny.py')
+    out = bts.main([mc, '--cfg-options', 'model.queue_len=16', '--vs', TINY_KNN,
+                    '--vs-cfg-options', 'model.warmup_epochs=0', '--batch', '2', '--iters', '2',
+                    '--warmup', '2', '--mem', 'none'])
+    a, b = out['results']
+    assert a['input_shapes'] == b['input_shapes'] == [[2, 3, 32, 32]] * 2 + [[2, 3, 16, 16]] * 4
+    assert out['ratio_b_over_a'] > 0
