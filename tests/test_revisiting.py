@@ -332,3 +332,20 @@ def test_benchmark_knn_step_vs_multicrop_step_same_crops():
     a, b = out['results']
     assert a['input_shapes'] == b['input_shapes'] == [[2, 3, 32, 32]] * 2 + [[2, 3, 16, 16]] * 4
     assert out['ratio_b_over_a'] > 0
+
+
+def test_knn_moco_under_cpu_autocast_matches_fp32():
+    """AMP stand-in: the same step under CPU bf16 autocast gives finite losses close to fp32 and
+    enqueues fp32 features (the queue keeps its dtype)."""
+    ref = build(TABLE4[5], backbone_dim=512, knn_k=4, warmup_epochs=0)
+    amp = build(TABLE4[5], backbone_dim=512, knn_k=4, warmup_epochs=0)
+    inputs, samples = batch()
+    for _ in range(2):  # second step: side-queue holds 4 features, nn loss on
+        out = ref.loss(inputs, samples)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out_amp = amp.loss(inputs, samples)
+    assert float(out_amp['knn_active']) == 1
+    assert amp.queue.queue.dtype == amp.queue.side('backbone').dtype == torch.float32
+    for key in ('inst_ce', 'knn_ce'):
+        assert torch.isfinite(out_amp[key])
+        assert float(out_amp[key]) == pytest.approx(float(out[key]), rel=0.05), key
