@@ -349,3 +349,32 @@ def test_knn_moco_under_cpu_autocast_matches_fp32():
     for key in ('inst_ce', 'knn_ce'):
         assert torch.isfinite(out_amp[key])
         assert float(out_amp[key]) == pytest.approx(float(out[key]), rel=0.05), key
+
+
+@pytest.mark.slow
+def test_knn_moco_two_gloo_processes(demo_root, tmp_path):
+    """NCCL stand-in: the tiny kNN-MoCo config on 2 gloo processes (tools/dist_train.sh, batch 2
+    per rank): keys and backbone features of both ranks enter the aligned queues, the nn loss
+    switches on in epoch 2."""
+    import os
+    import socket
+    import subprocess
+    from utils import PYTHON
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PORT=str(port), PYTHON=PYTHON, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
+    work = tmp_path / 'ddp'
+    proc = subprocess.run(
+        ['bash', osp.join(REPO, 'tools/dist_train.sh'), TINY_KNN, '2', '--work-dir', str(work),
+         '--cfg-options', f'train_dataloader.dataset.data_root={demo_root}/coco/',
+         'train_dataloader.batch_size=2', 'log_processor.window_size=1'],
+        capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    recs = [r for r in logged_scalars(work) if 'knn_active' in r]
+    assert [r['knn_active'] for r in recs] == [0, 0, 1, 1]
+    for r in recs[2:]:
+        assert r['loss'] == pytest.approx(r['inst_ce'] + 0.4 * r['knn_ce'], rel=1e-5)
+    sd = torch.load(work / 'epoch_2.pth', map_location='cpu', weights_only=False)['state_dict']
+    assert int(sd['queue.filled']) == 16 and int(sd['queue.ptr']) == 0
+    assert (sd['queue.side_backbone'].norm(dim=0) - 1).abs().max() < 1e-4  # every column written
