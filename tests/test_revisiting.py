@@ -316,3 +316,65 @@ def test_dataset_bias_configs():
         assert cfg.train_cfg.max_epochs == 400 and cfg.param_scheduler[0].T_max == 400
         assert cfg.optim_wrapper.optimizer.lr == 0.3 and cfg.model.momentum == 0.001
         assert cfg.model.get('view_pairs') is None  # two-crop MoCo v2
+
+
+def test_benchmark_knn_step_vs_multicrop_step_same_crops():
+    """The speed benchmark of the README on tiny configs: MoCo-MC (A) vs kNN-MoCo (B, nn loss on
+    once the side-queue holds k = 4 features, i.e. in the timed steps) with the same crops and
+    queue length, ratio in one run."""
+    import sys
+    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
+    import benchmark_train_step as bts
+    mc = osp.join(REPO, 'tests/configs/mocov2-mc_r18_tiny.py')
+    out = bts.main([mc, '--cfg-options', 'model.queue_len=16', '--vs', TINY_KNN,
+                    '--vs-cfg-options', 'model.warmup_epochs=0', '--batch', '2', '--iters', '2',
+                    '--warmup', '2', '--mem', 'none'])
+    a, b = out['results']
+    assert a['input_shapes'] == b['input_shapes'] == [[2, 3, 32, 32]] * 2 + [[2, 3, 16, 16]] * 4
+    assert out['ratio_b_over_a'] > 0
+
+
+def test_knn_moco_under_cpu_autocast_matches_fp32():
+    """AMP stand-in: the same step under CPU bf16 autocast gives finite losses close to fp32 and
+    enqueues fp32 features (the queue keeps its dtype)."""
+    ref = build(TABLE4[5], backbone_dim=512, knn_k=4, warmup_epochs=0)
+    amp = build(TABLE4[5], backbone_dim=512, knn_k=4, warmup_epochs=0)
+    inputs, samples = batch()
+    for _ in range(2):  # second step: side-queue holds 4 features, nn loss on
+        out = ref.loss(inputs, samples)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out_amp = amp.loss(inputs, samples)
+    assert float(out_amp['knn_active']) == 1
+    assert amp.queue.queue.dtype == amp.queue.side('backbone').dtype == torch.float32
+    for key in ('inst_ce', 'knn_ce'):
+        assert torch.isfinite(out_amp[key])
+        assert float(out_amp[key]) == pytest.approx(float(out[key]), rel=0.05), key
+
+
+@pytest.mark.slow
+def test_knn_moco_two_gloo_processes(demo_root, tmp_path):
+    """NCCL stand-in: the tiny kNN-MoCo config on 2 gloo processes (tools/dist_train.sh, batch 2
+    per rank): keys and backbone features of both ranks enter the aligned queues, the nn loss
+    switches on in epoch 2."""
+    import os
+    import socket
+    import subprocess
+    from utils import PYTHON
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PORT=str(port), PYTHON=PYTHON, OMP_NUM_THREADS='1', PYTHONPATH=REPO)
+    work = tmp_path / 'ddp'
+    proc = subprocess.run(
+        ['bash', osp.join(REPO, 'tools/dist_train.sh'), TINY_KNN, '2', '--work-dir', str(work),
+         '--cfg-options', f'train_dataloader.dataset.data_root={demo_root}/coco/',
+         'train_dataloader.batch_size=2', 'log_processor.window_size=1'],
+        capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    recs = [r for r in logged_scalars(work) if 'knn_active' in r]
+    assert [r['knn_active'] for r in recs] == [0, 0, 1, 1]
+    for r in recs[2:]:
+        assert r['loss'] == pytest.approx(r['inst_ce'] + 0.4 * r['knn_ce'], rel=1e-5)
+    sd = torch.load(work / 'epoch_2.pth', map_location='cpu', weights_only=False)['state_dict']
+    assert int(sd['queue.filled']) == 16 and int(sd['queue.ptr']) == 0
+    assert (sd['queue.side_backbone'].norm(dim=0) - 1).abs().max() < 1e-4  # every column written
