@@ -13,6 +13,7 @@ the ``backbone.`` prefix ...). densepre therefore
 """
 import os
 import os.path as osp
+import re
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import torch
@@ -49,15 +50,26 @@ def _prefixes(keys: Iterable[str]) -> List[str]:
 
 def extract_backbone(src: str, dst: Optional[str] = None, prefix: str = PREFIX,
                      extra_prefixes: Sequence[str] = (),
-                     trust: bool = False) -> Dict[str, torch.Tensor]:
+                     trust: bool = False, teacher: bool = False) -> Dict[str, torch.Tensor]:
     """Keep the online backbone (keys under ``prefix``) of a pretraining checkpoint.
 
     The EMA / momentum copies (``target_net.``, ``encoder_k.``) and the heads are dropped. The
     result keeps the ``backbone.`` prefix so the same ``init_cfg`` works for raw and extracted
     files. Written atomically to ``dst`` if given, as ``{'state_dict': ..., 'meta': ...}``.
-    ``trust``: see :func:`load_state_dict`.
+    ``trust``: see :func:`load_state_dict`. ``teacher=True`` takes the EMA teacher's backbone
+    instead (``<teacher>.module.backbone.*``, e.g. ``teacher.`` / ``target_net.`` /
+    ``encoder_k.``), renamed to ``backbone.*``: LOCA reports its momentum encoder (LOCA Sec. 4).
     """
     state = load_state_dict(src, trust=trust)
+    if teacher:
+        owners = sorted({m.group(1) for k in state
+                         for m in [re.match(r'^(.+?)\.module\.backbone\.', k)] if m})
+        if len(owners) != 1:
+            raise KeyError(f'checkpoint {src}: --teacher needs exactly one EMA teacher backbone '
+                           f'("<name>.module.backbone.*"), found {owners or "none"} (top-level '
+                           f'prefixes {_prefixes(state)[:10]})')
+        old = f'{owners[0]}.module.backbone.'
+        state = {prefix + k[len(old):]: v for k, v in state.items() if k.startswith(old)}
     kept = {k: v for k, v in state.items()
             if k.startswith(prefix) or k.startswith(tuple(extra_prefixes))}
     if not kept:
@@ -68,7 +80,8 @@ def extract_backbone(src: str, dst: Optional[str] = None, prefix: str = PREFIX,
     if dst is not None:
         os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
         tmp = dst + '.part'
-        torch.save({'state_dict': kept, 'meta': {'source': osp.abspath(src), 'prefix': prefix}},
+        torch.save({'state_dict': kept, 'meta': {'source': osp.abspath(src), 'prefix': prefix,
+                                                  'teacher': teacher}},
                    tmp)
         os.replace(tmp, dst)
     return kept

@@ -197,8 +197,12 @@ def verify(cfg: Config, pretrained: Dict) -> List[str]:
 def run_benchmark(config: str, checkpoint: str, work_dir: Optional[str] = None,
                   cfg_options: Optional[dict] = None, launcher: str = 'none',
                   run_test: bool = True, benchmark: Optional[str] = None,
-                  batch_mode: str = 'accumulate', seed: Optional[int] = None) -> dict:
+                  batch_mode: str = 'accumulate', seed: Optional[int] = None,
+                  teacher: bool = False, trust: bool = False) -> dict:
     """Fine-tune ``config`` from ``checkpoint`` ('none' for random init); returns the metrics.
+
+    ``teacher``: take the EMA teacher's backbone instead of the online one; ``trust``: allow a
+    fully pickled checkpoint (see :func:`~densepre.transfer.checkpoint.extract_backbone`).
 
     ``batch_mode``: 'accumulate' keeps the paper's batch, lr and schedule on fewer GPUs by
     gradient accumulation; 'scale' keeps the per-GPU batch and scales the lr (see
@@ -233,7 +237,7 @@ def run_benchmark(config: str, checkpoint: str, work_dir: Optional[str] = None,
             inject_pretrained(cfg, None)
         else:
             staged = osp.join(staging, 'pretrained_backbone.pth')
-            pretrained = extract_backbone(checkpoint, staged)
+            pretrained = extract_backbone(checkpoint, staged, trust=trust, teacher=teacher)
             inject_pretrained(cfg, staged)
             report = [f'complete loading verified: {line} ({checkpoint})'
                       for line in verify(cfg, pretrained)]

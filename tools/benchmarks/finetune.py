@@ -26,6 +26,12 @@ def parse_args(argv=None):
         help='on fewer GPUs than the paper: keep the per-GPU batch and scale the lr linearly '
         '(fewer epochs) instead of the default gradient accumulation, which keeps the paper\'s '
         'effective batch, lr and number of optimizer steps')
+    parser.add_argument('--teacher', action='store_true',
+                        help="fine-tune the EMA teacher's backbone (<name>.module.backbone.*) "
+                        'instead of the online one (LOCA reports its teacher)')
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='fully unpickle a checkpoint that is not weights-only (runs any code '
+                        'the file names: only for files you trust)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none')
@@ -43,7 +49,8 @@ def main(argv=None):
     from densepre.transfer.downstream import shutdown_distributed
     result = run_benchmark(args.config, args.checkpoint, args.work_dir, args.cfg_options,
                            args.launcher, run_test=not args.no_test, benchmark=args.benchmark,
-                           batch_mode='scale' if args.scale_lr else 'accumulate', seed=args.seed)
+                           batch_mode='scale' if args.scale_lr else 'accumulate', seed=args.seed,
+                           teacher=args.teacher, trust=args.trust_checkpoint)
     rank = get_rank()
     shutdown_distributed()
     if result['metrics'] and rank == 0:

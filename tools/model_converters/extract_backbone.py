@@ -2,7 +2,8 @@
 
     python tools/model_converters/extract_backbone.py CKPT OUT.pth [--strip-prefix]
 
-Keeps `backbone.*` (drops the EMA / momentum encoders and heads). The output loads with
+Keeps `backbone.*` (drops the EMA / momentum encoders and heads); `--teacher` keeps the EMA
+teacher's backbone instead (as `backbone.*`). The output loads with
 `torch.load(weights_only=True)`; by default it keeps the `backbone.` prefix so downstream configs
 use `init_cfg=dict(type='Pretrained', checkpoint=OUT, prefix='backbone.')`. With
 --strip-prefix the keys are plain torchvision/mmpretrain ResNet names.
@@ -19,11 +20,17 @@ def main(argv=None):
     parser.add_argument('checkpoint')
     parser.add_argument('out')
     parser.add_argument('--strip-prefix', action='store_true')
+    parser.add_argument('--teacher', action='store_true',
+                        help="the EMA teacher's backbone instead of the online one")
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='fully unpickle a checkpoint that is not weights-only (only for files '
+                        'you trust)')
     args = parser.parse_args(argv)
     import torch
 
     from densepre.transfer import extract_backbone
-    state = extract_backbone(args.checkpoint, None if args.strip_prefix else args.out)
+    state = extract_backbone(args.checkpoint, None if args.strip_prefix else args.out,
+                             trust=args.trust_checkpoint, teacher=args.teacher)
     if args.strip_prefix:
         state = {k[len('backbone.'):]: v for k, v in state.items()}
         torch.save({'state_dict': state}, args.out)
