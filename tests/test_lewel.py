@@ -498,7 +498,9 @@ def tiny_data(tmp_path_factory):
 
 def tiny_config(tmp_path, kind, extra=''):
     base = LEWEL_B if kind == 'b' else LEWEL_M
-    lr = 'optim_wrapper = dict(optimizer=dict(lr=0.2))\n' if kind == 'b' else ''
+    # fp32: the checks below compare logged sums to 1e-4 (bf16 autocast rounds the loss terms)
+    lr = ("optim_wrapper = dict(dtype='float32', optimizer=dict(lr=0.2))\n" if kind == 'b' else
+          "optim_wrapper = dict(dtype='float32')\n")
     path = tmp_path / f'lewel_{kind}_tiny.py'
     path.write_text(f'_base_ = {base!r}\nmodel = {TINY_MODEL[kind]!r}\n{lr}{TINY_PIPELINE}'
                     f'{extra}\n')

@@ -54,7 +54,7 @@ def layouts(tv):
     lewel_neck = {'proj.mlp.0.weight': torch.randn(4096, 2048, 1),
                   'proj_obj.mlp.0.weight': torch.randn(4096, 2048, 1)}
     return {
-        'torchvision': tv,
+        'torchvision': dict(tv),  # a copy: tests add stray keys to the layouts
         'moco': {'epoch': 200, 'arch': 'resnet50', 'state_dict': moco_state(tv),
                  'optimizer': {'state': {}, 'param_groups': []}},
         # mmselfsup 0.x MoCo v2: encoder_q = Sequential(backbone, neck), self.backbone aliases it
