@@ -121,16 +121,3 @@ def test_bn_step_counters_are_not_reported_as_unused(r50_checkpoint, tmp_path):
     with pytest.raises(IncompleteLoadingError, match=r'layer1\.0\.conv1\.weight') as err:
         verify(cfg, pretrained)
     assert 'does not have' not in str(err.value) and 'num_batches_tracked' not in str(err.value)
-
-
-def test_voc_seg_num_workers_0_fails_before_writing(r50_checkpoint, demo_root, tmp_path):
-    """num_workers=0 with the config's persistent_workers=True: a clear error naming both keys
-    before the work dir exists or any weights are moved."""
-    work = tmp_path / 'work'
-    proc = run_script('tools/benchmarks/voc_seg.sh', r50_checkpoint, '--work-dir', str(work),
-                      '--cfg-options', *voc_roots(f'{demo_root}/VOCdevkit/VOC2012'),
-                      'train_dataloader.num_workers=0')
-    assert proc.returncode != 0
-    assert 'train_dataloader.num_workers=0 with persistent_workers=True' in proc.stderr
-    assert 'train_dataloader.persistent_workers=False' in proc.stderr
-    assert not work.exists()

@@ -121,18 +121,6 @@ def check_dataset_roots(cfg: Config, config_path: str) -> None:
             'test_evaluator.ann_file=...).')
 
 
-def check_dataloaders(cfg: Config, config_path: str) -> None:
-    """Loader settings torch's DataLoader would reject only when the Runner builds it."""
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader_cfg = cfg.get(loader)
-        if loader_cfg and loader_cfg.get('persistent_workers') and \
-                not loader_cfg.get('num_workers'):
-            raise ValueError(
-                f'{config_path}: {loader}.num_workers=0 with persistent_workers=True (torch '
-                f'refuses it); set both, e.g. --cfg-options {loader}.num_workers=0 '
-                f'{loader}.persistent_workers=False')
-
-
 def shutdown_distributed() -> None:
     """Tear the process group down before exit (gloo's threads otherwise abort the process)."""
     import torch.distributed as dist
@@ -218,9 +206,9 @@ def run_benchmark(config: str, checkpoint: str, work_dir: Optional[str] = None,
     register_scope(cfg.get('default_scope'))
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if cfg.get(loader) and not cfg[loader].get('num_workers'):
-            cfg[loader]['persistent_workers'] = False  # torch refuses it without workers
+            # persistent_workers means nothing without workers, and torch refuses the pair
+            cfg[loader]['persistent_workers'] = False
     check_dataset_roots(cfg, config)
-    check_dataloaders(cfg, config)
     batch_info = keep_paper_batch(cfg, world_size_from_env(launcher), batch_mode)
     benchmark = benchmark or osp.splitext(osp.basename(config))[0]
     cfg.work_dir = work_dir or cfg.get('work_dir') or default_work_dir(benchmark, checkpoint)
