@@ -453,7 +453,7 @@ def test_paper_config_values():
 # ------------------------------------------------------------------------------ Runner
 @pytest.fixture(scope='module')
 def tiny_data(tmp_path_factory):
-    from densepre.datasets.demo_data import make_demo_data
+    from densepre.demo import make_demo_data
     root = str(tmp_path_factory.mktemp('clove_demo') / 'demo')
     make_demo_data(root, num_pretrain=8, num_seg_train=1, num_seg_val=1, image_size=48)
     return root

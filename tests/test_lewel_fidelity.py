@@ -172,7 +172,7 @@ def test_lewel_m_is_one_directional_and_queue_spans_mocov2_iterations():
     sym = build('lewel_m', symmetric=True)
     for model in (lewel_m, moco, sym):
         model.loss(views(), None)
-        assert int(model.queue_ptr) == 4  # one key batch per iteration, as MoCo v2
+        assert int(model.queue.ptr) == 4  # one key batch per iteration, as MoCo v2
     x = views()
     out = build('lewel_m').loss(x, None)
     assert set(out) == {'loss_global', 'loss_aligned', 'l_global', 'l_aligned'}
@@ -184,7 +184,7 @@ def test_lewel_m_symmetric_enqueues_view2_keys():
     with torch.no_grad():
         model.loss(x, None)
         k2 = F.normalize(model.target_embed(x[1])[0], dim=1)
-    torch.testing.assert_close(model.queue[:, :4].T, k2, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(model.queue.queue[:, :4].T, k2, rtol=1e-4, atol=1e-5)
 
 
 # ------------------------------------------------------------------------------ point 6

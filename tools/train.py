@@ -130,17 +130,21 @@ def check_top_level_keys(cfg: Config, filename: str, option_keys=()) -> None:
 
     A key is read if the Runner reads it (:data:`RUNNER_KEYS`, the Runner's arguments), or if it
     is a variable the config file that last sets it uses itself (``view_pipeline`` in
-    ``train_dataloader = dict(... pipeline=view_pipeline ...)``). mmcv-1.x keys (``optimizer``,
+    ``train_dataloader = dict(... pipeline=view_pipeline ...)``); a variable that a ``_base_``
+    file used and a later file sets again without using is refused (the base keeps its own
+    value), while unused plain variables (e.g. in a config dumped by MMEngine) pass. mmcv-1.x keys (``optimizer``,
     ``lr_config``, ``runner`` ...) are named with their MMEngine replacement. Keys set with
     ``--cfg-options`` must be Runner keys: changing a variable after the file was read changes
     nothing.
     """
     from mmengine.runner import Runner
     known = RUNNER_KEYS | (set(inspect.signature(Runner.__init__).parameters) - {'self'})
-    last_setter, used = {}, set()
+    last_setter, used, readers = {}, set(), {}
     for path in config_files(filename):
         assigned, read, base_refs = _assigned_and_read(path)
         used |= base_refs
+        for key in read & assigned:
+            readers.setdefault(key, set()).add(path)
         for key in assigned:
             last_setter[key] = (path, key in read)
     problems = []
@@ -164,7 +168,9 @@ def check_top_level_keys(cfg: Config, filename: str, option_keys=()) -> None:
                                'its value, so changing it here changes nothing (override the '
                                'setting that uses it, e.g. train_dataloader.dataset.data_root)'
                                if key in last_setter else ''))
-        elif key in last_setter and not last_setter[key][1] and key not in used:
+        elif (key in last_setter and not last_setter[key][1] and key not in used
+              and readers.get(key, set()) - {last_setter[key][0]}):
+            # a _base_ file used this variable: setting it again here changes nothing
             problems.append(
                 f'{key!r} is set in {where} but nothing reads it: it is not a Runner setting and '
                 'that file does not use it (a variable a _base_ file uses keeps the _base_ '
