@@ -1,8 +1,9 @@
 """Reference numbers from the papers, for tools/benchmarks/summarize.py.
 
-Keyed by benchmark name (the ``--benchmark`` name the tools/benchmarks/*.sh scripts use) and by
-canonical metric name (see ``METRIC_NAMES``). Each entry: {method label: value}. Rows marked
-``*`` are the papers' own reproductions of the baselines.
+Keyed by benchmark name (the ``--benchmark`` name the tools/benchmarks/*.sh scripts use, or the
+``benchmark`` the frozen-feature tools write: ``feature_probe_voc07``, ``davis2017_propagation``,
+``voc12_segment_retrieval``) and by canonical metric name (see ``METRIC_NAMES``). Each entry:
+{method label: value}. Rows marked ``*`` are the papers' own reproductions of the baselines.
 """
 
 # mmseg / mmdet / mmpretrain metric keys -> canonical names used in the tables.
