@@ -68,3 +68,49 @@ def test_seeds_on_demo_runs(demo_root, tmp_path):
     text = summarize.main([str(tmp_path / 'seg')])
     row = [line for line in text.splitlines() if line.startswith('| pre (epoch_1) |')]
     assert len(row) == 1 and row[0].startswith('| pre (epoch_1) | 2 | ') and ' ± ' in row[0], text
+
+
+def test_clove_and_revisiting_paper_rows():
+    """A few of the CLoVE (Tables 1-4, 6) and Revisiting (Tables 4-6, 9) numbers, copied from the
+    papers, under the benchmark names the tools write."""
+    from paper_results import PAPER
+    assert PAPER['coco_det_c4_1x']['mask AP75']['CLoVE 400e (CLoVE T1)'] == 38.1
+    assert PAPER['coco_det_fpn_1x']['box AP']['CLoVE 200e (CLoVE T2)'] == 40.8
+    assert PAPER['cityscapes_det']['AP50']['CLoVE 400e (CLoVE T3)'] == 65.3
+    assert PAPER['lvis_det']['mask AP']['CLoVE 200e (CLoVE T4)'] == 23.3
+    assert PAPER['voc_det']['AP75']['CLoVE 200e (CLoVE T6)'] == 67.7
+    assert PAPER['voc_seg_revisiting']['mIoU']['MoCo 200e (Revisiting T4)'] == 66.2
+    assert PAPER['cityscapes_seg']['mIoU']['MoCo+CC+A+ +kNN 800e (Revisiting T9)'] == 72.3
+    davis = PAPER['davis2017_propagation']
+    assert davis['J&F-Mean']['MoCo+CC+A+ +kNN 800e (Revisiting T9)'] == 66.2
+    assert davis['F-Mean']['MoCo+MC 200e (Revisiting T5)'] == 69.4
+    assert PAPER['voc12_segment_retrieval']['mIoU']['MoCo 200e (Revisiting T6)'] == 28.1
+    assert list(PAPER['coco_det_c4_1x']) == ['box AP', 'box AP50', 'box AP75', 'mask AP',
+                                             'mask AP50', 'mask AP75']
+
+
+def test_new_benchmarks_put_paper_rows_beside_measured_ones(tmp_path):
+    """mmdet's LVIS / Cityscapes keys (fractions) and the frozen tools' keys land in the papers'
+    columns."""
+    write(tmp_path / 'lvis', 'lvis_det', '/w/clove_r50/epoch_200.pth',
+          {'lvis/bbox_AP': 0.2, 'lvis/bbox_AP50': 0.35, 'lvis/bbox_AP75': 0.21,
+           'lvis/segm_AP': 0.19, 'lvis/segm_AP50': 0.3, 'lvis/segm_AP75': 0.2,
+           'lvis/bbox_APr': 0.1})
+    write(tmp_path / 'city', 'cityscapes_det', '/w/clove_r50/epoch_200.pth',
+          {'cityscapes/mAP': 0.3125, 'cityscapes/AP@50': 0.6, 'coco/bbox_mAP': 0.3})
+    write(tmp_path / 'davis', 'davis2017_propagation', '/w/mocov2-mc/epoch_200.pth',
+          {'J&F-Mean': 62.0, 'J-Mean': 60.0, 'F-Mean': 64.0, 'J-Recall': 70.0})
+    text = summarize.main([str(tmp_path)])
+    lvis = text[text.index('### lvis_det'):]
+    assert lvis.startswith('### lvis_det\n\n| method | runs | box AP | box AP50 | box AP75 | '
+                           'mask AP | mask AP50 | mask AP75 |\n')
+    assert '| clove_r50 (epoch_200) | 1 | 20.00 | 35.00 | 21.00 | 19.00 | 30.00 | 20.00 |' in lvis
+    assert ('| CLoVE 200e (CLoVE T4) (paper) | - | 23.60 | 37.70 | 25.20 | 23.30 | 35.90 | 24.80 |'
+            in lvis)
+    assert '| method | runs | AP | AP50 |' in text
+    assert '| clove_r50 (epoch_200) | 1 | 31.25 | 60.00 |' in text
+    assert '| CLoVE 400e (CLoVE T3) (paper) | - | 37.20 | 65.30 |' in text
+    assert '| method | runs | J-Mean | F-Mean | J&F-Mean |' in text
+    assert '| mocov2-mc (epoch_200) | 1 | 60.00 | 64.00 | 62.00 |' in text
+    assert '| MoCo+MC 200e (Revisiting T5) (paper) | - | 64.30 | 69.40 | - |' in text
+    assert '| Rand. init. (Revisiting T9) (paper) | - | - | - | 40.80 |' in text
