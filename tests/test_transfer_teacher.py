@@ -4,6 +4,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 
 from densepre.registry import MODELS
 
@@ -12,7 +13,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 def _byol_checkpoint(tmp_path):
     cfg = Config.fromfile(osp.join(REPO, 'tests/configs/byol_r18_tiny.py'))
-    model = MODELS.build(cfg.model)
+    with DefaultScope.overwrite_default_scope('densepre'):  # earlier tests may leave mmdet's
+        model = MODELS.build(cfg.model)
     model.init_weights()
     with torch.no_grad():  # online and teacher differ, as after training
         for p in model.backbone.parameters():
