@@ -32,6 +32,22 @@ def densepre_modules():
     register_all_modules()
 
 
+def _keep_default_scope():
+    """Undo any MMEngine default scope a test (or a fixture) sets: `make test` runs every file in one
+    process, and a scope left at e.g. 'mmdet' makes a later file's densepre build fail."""
+    from mmengine.registry import DefaultScope
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
+
+
+keep_default_scope_per_module = pytest.fixture(
+    scope='module', autouse=True, name='keep_default_scope_per_module')(_keep_default_scope)
+keep_default_scope_per_test = pytest.fixture(
+    autouse=True, name='keep_default_scope_per_test')(_keep_default_scope)
+
+
 @pytest.fixture(scope='session')
 def r50_checkpoint(tmp_path_factory):
     """A densepre MoCo v2 ResNet-50 pretraining checkpoint (random weights, real layout)."""
