@@ -74,18 +74,14 @@ TABLES: Dict[str, dict] = {
 }
 
 
-def collect(table: str, work_root: str) -> str:
-    return _sweep.collect(
-        TABLES[table], table, METRICS, work_root,
-        'Paper numbers: CLoVE (ICCV-W 2023) Tables 8-11, VOC07+12 Faster R-CNN R50-C4 after 50 '
-        'pretraining epochs. densepre columns: this sweep\'s runs (`eval/*.json` in each work '
-        'dir); densepre has not reproduced these tables.')
-
-
-def main(argv=None) -> int:
-    return _sweep.main(argv, tables=TABLES, description=__doc__.split('\n')[0],
-                       work_root='work_dirs/clove_sweeps',
-                       launcher='tools/dist_train.sh {config} 4', collect_table=collect)
+SWEEP = _sweep.Sweep(
+    TABLES, METRICS,
+    footnote=('Paper numbers: CLoVE (ICCV-W 2023) Tables 8-11, VOC07+12 Faster R-CNN '
+              'R50-C4 after 50 pretraining epochs. densepre columns: this sweep\'s runs '
+              '(`eval/*.json` in each work dir); densepre has not reproduced these tables.'),
+    work_root='work_dirs/clove_sweeps', launcher='tools/dist_train.sh {config} 4',
+    description=__doc__.split('\n')[0])
+collect, main = SWEEP.collect, SWEEP.main
 
 
 if __name__ == '__main__':

@@ -99,18 +99,14 @@ TABLES: Dict[str, dict] = {
 }
 
 
-def collect(table: str, work_root: str) -> str:
-    return _sweep.collect(
-        TABLES[table], table, METRICS, work_root,
-        'Paper numbers: LEWEL (CVPR 2022) Tables 5-7, IN-100 linear top-1 and VOC12 FCN mIoU. '
-        'densepre columns: this sweep\'s runs (`eval/*.json` in each work dir); densepre has '
-        'not reproduced these tables at the paper\'s scale.')
-
-
-def main(argv=None) -> int:
-    return _sweep.main(argv, tables=TABLES, description=__doc__.split('\n')[0],
-                       work_root='work_dirs/lewel_sweeps',
-                       launcher='tools/dist_train.sh {config} 8', collect_table=collect)
+SWEEP = _sweep.Sweep(
+    TABLES, METRICS,
+    footnote=('Paper numbers: LEWEL (CVPR 2022) Tables 5-7, IN-100 linear top-1 and VOC12 '
+              'FCN mIoU. densepre columns: this sweep\'s runs (`eval/*.json` in each work '
+              'dir); densepre has not reproduced these tables at the paper\'s scale.'),
+    work_root='work_dirs/lewel_sweeps', launcher='tools/dist_train.sh {config} 8',
+    description=__doc__.split('\n')[0])
+collect, main = SWEEP.collect, SWEEP.main
 
 
 if __name__ == '__main__':
