@@ -3,8 +3,10 @@
 Building a ``type`` from a densepre config (``default_scope='densepre'``) looks in densepre's
 registry first and then in mmpretrain's and MMEngine's, so every mmpretrain / MMEngine component
 (``ResNet``, ``LARS``, ``CosineEMA``, ``MultiView`` ...) is usable by name. mmdet / mmseg configs
-reach densepre components with ``custom_imports=dict(imports=['densepre'])`` and a scoped type,
-e.g. ``dict(type='densepre.DenseProbeHook')``.
+reach densepre components by building them under densepre's scope with ``_scope_``, e.g.
+``dict(type='PreciseBNHook', _scope_='densepre')``: a ``'densepre.X'`` type does not resolve from
+mmdet's / mmseg's registries (densepre's registries are grandchildren of MMEngine's root, and a
+scoped type is only looked up among the root's children).
 
 Each registry lists the densepre package that holds its members (``locations``): building a type
 imports that package first. METRICS / EVALUATORS live in :mod:`densepre.evaluation` (the frozen
@@ -45,16 +47,18 @@ __all__ = [
 ]
 
 
-def _child(name, parent, location):
+def _child(name, parent, *locations):
     return Registry(
-        name, parent=parent, scope='densepre', locations=[location])
+        name, parent=parent, scope='densepre', locations=list(locations))
 
 
 RUNNERS = _child('runner', MMPRE_RUNNERS, 'densepre.engine')
 RUNNER_CONSTRUCTORS = _child('runner constructor', MMPRE_RUNNER_CONSTRUCTORS,
                              'densepre.engine')
 LOOPS = _child('loop', MMPRE_LOOPS, 'densepre.engine')
-HOOKS = _child('hook', MMPRE_HOOKS, 'densepre.engine')
+# densepre.transfer.precise_bn: its PreciseBNHook must shadow mmpretrain's (same name, other
+# arguments) whenever a densepre-scope config names it, imported or not
+HOOKS = _child('hook', MMPRE_HOOKS, 'densepre.engine', 'densepre.transfer.precise_bn')
 LOG_PROCESSORS = _child('log processor', MMPRE_LOG_PROCESSORS,
                         'densepre.engine')
 OPTIMIZERS = _child('optimizer', MMPRE_OPTIMIZERS, 'densepre.engine')

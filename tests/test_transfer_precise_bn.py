@@ -1,6 +1,7 @@
-"""PreciseBN (densepre.transfer.PreciseBNHook) on mmdet's real training loader
+"""PreciseBN (densepre's ``PreciseBNHook``) on mmdet's real training loader
 (AspectRatioBatchSampler): the recomputed BN statistics are the plain average of the per-batch
 statistics (brute force)."""
+import os
 import os.path as osp
 
 import pytest
@@ -19,8 +20,33 @@ BENCHMARKS = [osp.join(REPO, 'configs/benchmarks/mmdetection', p) for p in (
 @pytest.mark.parametrize('path', BENCHMARKS, ids=lambda p: osp.basename(p))
 def test_moco_protocol_configs_enable_precise_bn_with_detectron2s_200_batches(path):
     hooks = Config.fromfile(path).custom_hooks
-    assert [h for h in hooks if h.type == 'densepre.transfer.PreciseBNHook'] == [
-        dict(type='densepre.transfer.PreciseBNHook', num_iters=200)]
+    assert [h for h in hooks if h.type == 'PreciseBNHook'] == [
+        dict(type='PreciseBNHook', _scope_='densepre', num_iters=200)]
+
+
+def test_precise_bn_hook_is_registered_under_densepres_scope():
+    """The name resolves to densepre's hook, not mmpretrain's namesake (other arguments), from
+    densepre's scope (without importing densepre.transfer first) and from mmdet's via
+    ``_scope_``; the mmdet scope is left as it was."""
+    import subprocess
+    import sys
+    code = '''
+import sys
+from mmengine.registry import HOOKS, DefaultScope
+from densepre.utils import register_all_modules
+register_all_modules()
+assert 'densepre.transfer' not in sys.modules
+print(type(HOOKS.build(dict(type='PreciseBNHook', num_iters=3))).__module__)
+from densepre.transfer.downstream import register_scope
+register_scope('mmdet')
+DefaultScope.get_instance('mmdet-test', scope_name='mmdet')
+print(type(HOOKS.build(dict(type='PreciseBNHook', _scope_='densepre', num_iters=3))).__module__)
+print(DefaultScope.get_current_instance().scope_name)
+'''
+    out = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True,
+                         env={**os.environ, 'PYTHONPATH': REPO})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ['densepre.transfer.precise_bn'] * 2 + ['mmdet']
 
 
 def test_precise_bn_recomputes_the_detector_statistics(demo_root, tmp_path):
@@ -84,7 +110,7 @@ def test_precise_bn_runs_after_the_last_iteration(demo_root, tmp_path):
         'train_dataloader.num_workers': 0, 'train_dataloader.persistent_workers': False,
         'train_cfg.max_iters': 2, 'train_cfg.val_interval': 100, 'val_cfg': None,
         'val_dataloader': None, 'val_evaluator': None, 'work_dir': str(tmp_path / 'work')})
-    cfg.custom_hooks = [dict(type='densepre.transfer.PreciseBNHook', num_iters=2)]
+    cfg.custom_hooks = [dict(type='PreciseBNHook', _scope_='densepre', num_iters=2)]
     register_scope('mmdet')
     runner = DenseRunner.from_cfg(cfg)
     calls = []

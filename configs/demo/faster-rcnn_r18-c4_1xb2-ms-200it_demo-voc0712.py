@@ -78,4 +78,4 @@ default_hooks = dict(
 auto_scale_lr = dict(enable=False, base_batch_size=2)
 randomness = dict(seed=0)
 # PreciseBN as the benchmark, over 10 batches instead of 200 (CPU demo)
-custom_hooks = [dict(type='densepre.transfer.PreciseBNHook', num_iters=10)]
+custom_hooks = [dict(type='PreciseBNHook', _scope_='densepre', num_iters=10)]

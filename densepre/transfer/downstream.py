@@ -46,7 +46,7 @@ def register_scope(scope: str) -> None:
                          f'got {scope!r}')
     import importlib
     importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)
-    import densepre  # noqa: F401  (densepre hooks usable as 'densepre.X')
+    import densepre  # noqa: F401  (densepre hooks: dict(type=..., _scope_='densepre'))
 
 
 def _get_path(obj, dotted: str):

@@ -19,21 +19,17 @@ Usage::
 
 The launcher template, work-dir layout (``<work-root>/<table>/<config name>``), ``--skip-done``,
 ``--rows``, ``--keep-going`` and the extra arguments after ``--`` behave as in
-``lewel_sweep.py`` (whose helpers this tool uses). Collecting reads each run's pretraining log
+``lewel_sweep.py`` (both use ``_sweep.py``). Collecting reads each run's pretraining log
 and its ``<work_dir>/eval/*.json`` (flat JSON: metric -> value, written by the evaluation jobs)
 under the keys ``voc07_det_ap``, ``voc07_det_ap50``, ``voc07_det_ap75`` (percent); a missing
 value is ``-``. The paper's numbers stay the paper's: densepre has not run these tables.
 """
-import argparse
 import os.path as osp
-import shlex
-import subprocess
 import sys
 from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from lewel_sweep import (_fmt, build_command, is_done, max_epochs,  # noqa: E402
-                         read_eval, read_pretrain_log, row_name, work_dir_of)
+import _sweep  # noqa: E402
 
 ABL = 'configs/clove/ablations'
 METRICS = [('voc07_det_ap', 'AP'), ('voc07_det_ap50', 'AP50'), ('voc07_det_ap75', 'AP75')]
@@ -78,103 +74,14 @@ TABLES: Dict[str, dict] = {
 }
 
 
-def collect(table: str, work_root: str) -> str:
-    spec = TABLES[table]
-    head = spec['columns'] + [h for _, name in METRICS for h in (f'{name} (paper)',
-                                                                   f'{name} (densepre)')]
-    head.append('pretraining (densepre)')
-    lines = [f'**{spec["caption"]}**', '', '| ' + ' | '.join(head) + ' |',
-             '|' + '---|' * len(head)]
-    for row in spec['rows']:
-        wd = work_dir_of(table, row, work_root)
-        ev = read_eval(wd) if osp.isdir(wd) else {}
-        cells = list(row['labels'])
-        for (key, _), paper in zip(METRICS, row['paper']):
-            cells += [_fmt(paper), _fmt(ev.get(key))]
-        if not osp.isdir(wd):
-            status = 'not run'
-        else:
-            log = read_pretrain_log(wd)
-            status = (f'epoch {log.get("epoch", "?")}/{max_epochs(row["config"])}, '
-                      f'loss {log["loss"]:.3f}' if log else 'no log')
-        cells.append(status)
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    lines += ['', 'Paper numbers: CLoVE (ICCV-W 2023) Tables 8-11, VOC07+12 Faster R-CNN R50-C4 '
-              'after 50 pretraining epochs. densepre columns: this sweep\'s runs '
-              '(`eval/*.json` in each work dir); densepre has not reproduced these tables.']
-    return '\n'.join(lines) + '\n'
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    sub = parser.add_subparsers(dest='cmd', required=True)
-    p_list = sub.add_parser('list', help='list the tables, or the rows of one table')
-    p_list.add_argument('table', nargs='?', choices=sorted(TABLES))
-    p_launch = sub.add_parser('launch', help='run (or print) every row of a table')
-    p_launch.add_argument('table', choices=sorted(TABLES))
-    p_launch.add_argument('--launcher', default='tools/dist_train.sh {config} 4',
-                          help='command template ({config} {work_dir} {name} {table})')
-    p_launch.add_argument('--rows', nargs='+', help='only these rows (config names)')
-    p_launch.add_argument('--dry-run', action='store_true', help='print the commands only')
-    p_launch.add_argument('--skip-done', action='store_true',
-                          help='skip rows whose final checkpoint exists')
-    p_launch.add_argument('--keep-going', action='store_true',
-                          help='continue with the next row when one fails')
-    p_collect = sub.add_parser('collect', help="the table's layout as markdown")
-    p_collect.add_argument('table', choices=sorted(TABLES))
-    p_collect.add_argument('--out', help='also write the markdown to this file')
-    for p in (p_list, p_launch, p_collect):
-        p.add_argument('--work-root', default='work_dirs/clove_sweeps')
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra: List[str] = []
-    if '--' in argv:
-        argv, extra = argv[:argv.index('--')], argv[argv.index('--') + 1:]
-    args = parser.parse_args(argv)
-
-    if args.cmd == 'list':
-        for name in ([args.table] if args.table else sorted(TABLES)):
-            spec = TABLES[name]
-            print(f'{name}: {spec["caption"]} ({len(spec["rows"])} runs)')
-            for row in spec['rows'] if args.table else []:
-                wd = work_dir_of(name, row, args.work_root)
-                print(f'  [{"done" if is_done(row["config"], wd) else "todo"}] '
-                      f'{row["config"]} -> {wd}')
-        return 0
-    if args.cmd == 'collect':
-        md = collect(args.table, args.work_root)
-        print(md, end='')
-        if args.out:
-            with open(args.out, 'w') as f:
-                f.write(md)
-        return 0
-
-    rows = TABLES[args.table]['rows']
-    if args.rows:
-        unknown = set(args.rows) - {row_name(r) for r in rows}
-        if unknown:
-            parser.error(f'unknown rows {sorted(unknown)}; see `list {args.table}`')
-        rows = [r for r in rows if row_name(r) in args.rows]
-    failed = []
-    for row in rows:
-        wd = work_dir_of(args.table, row, args.work_root)
-        if args.skip_done and is_done(row['config'], wd):
-            print(f'# done, skipped: {row["config"]}')
-            continue
-        cmd = build_command(args.launcher, args.table, row, wd, extra)
-        print(' '.join(shlex.quote(c) for c in cmd), flush=True)
-        if args.dry_run:
-            continue
-        ret = subprocess.call(cmd, cwd=osp.dirname(osp.dirname(osp.dirname(
-            osp.abspath(__file__)))))
-        if ret != 0:
-            failed.append(row_name(row))
-            print(f'# {row_name(row)} failed with exit code {ret}', file=sys.stderr)
-            if not args.keep_going:
-                return ret
-    if failed:
-        print(f'# failed rows: {" ".join(failed)}', file=sys.stderr)
-        return 1
-    return 0
+SWEEP = _sweep.Sweep(
+    TABLES, METRICS,
+    footnote=('Paper numbers: CLoVE (ICCV-W 2023) Tables 8-11, VOC07+12 Faster R-CNN '
+              'R50-C4 after 50 pretraining epochs. densepre columns: this sweep\'s runs '
+              '(`eval/*.json` in each work dir); densepre has not reproduced these tables.'),
+    work_root='work_dirs/clove_sweeps', launcher='tools/dist_train.sh {config} 4',
+    description=__doc__.split('\n')[0])
+collect, main = SWEEP.collect, SWEEP.main
 
 
 if __name__ == '__main__':

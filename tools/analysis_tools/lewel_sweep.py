@@ -36,16 +36,13 @@ keys ``in100_linear_top1`` (IN-100 linear top-1, %) and ``voc12_seg_miou`` (VOC1
 a missing value is shown as ``-``. The paper's numbers are printed beside them and stay the
 paper's: densepre has not reproduced these tables at their scale.
 """
-import argparse
-import glob
-import json
 import os.path as osp
-import shlex
-import subprocess
 import sys
 from typing import Dict, List, Optional
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import _sweep  # noqa: E402
+
 ABL = 'configs/lewel/ablations'
 METRICS = [('in100_linear_top1', 'IN-100 Acc.'), ('voc12_seg_miou', 'VOC12 mIoU')]
 
@@ -102,161 +99,14 @@ TABLES: Dict[str, dict] = {
 }
 
 
-def row_name(row: dict) -> str:
-    return osp.splitext(osp.basename(row['config']))[0]
-
-
-def work_dir_of(table: str, row: dict, work_root: str) -> str:
-    return osp.join(work_root, table, row_name(row))
-
-
-def max_epochs(config: str) -> Optional[int]:
-    try:
-        from mmengine.config import Config
-        return int(Config.fromfile(osp.join(REPO, config)).train_cfg.max_epochs)
-    except Exception:  # noqa: BLE001 - only used for the "done?" display
-        return None
-
-
-def is_done(config: str, work_dir: str) -> bool:
-    epochs = max_epochs(config)
-    return epochs is not None and osp.isfile(osp.join(work_dir, f'epoch_{epochs}.pth'))
-
-
-def build_command(template: str, table: str, row: dict, work_dir: str,
-                  extra: List[str]) -> List[str]:
-    if '{work_dir}' not in template:
-        template += ' --work-dir {work_dir}'
-    fields = dict(config=row['config'], work_dir=work_dir, name=row_name(row), table=table)
-    return [part.format(**fields) for part in shlex.split(template)] + list(extra)
-
-
-def read_pretrain_log(work_dir: str) -> dict:
-    """Last logged epoch / iteration / loss of a work dir (all runs, resumed ones included)."""
-    last: dict = {}
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
-        with open(path) as f:
-            for line in f:
-                if line.strip():
-                    rec = json.loads(line)
-                    if 'loss' in rec:
-                        last = rec
-    return last
-
-
-def read_eval(work_dir: str) -> dict:
-    metrics: dict = {}
-    for path in sorted(glob.glob(osp.join(work_dir, 'eval', '*.json'))):
-        with open(path) as f:
-            metrics.update(json.load(f))
-    return metrics
-
-
-def _fmt(v) -> str:
-    return '-' if v is None else (f'{v:.1f}' if isinstance(v, (int, float)) else str(v))
-
-
-def collect(table: str, work_root: str) -> str:
-    spec = TABLES[table]
-    head = spec['columns'] + [h for _, name in METRICS for h in (f'{name} (paper)',
-                                                                   f'{name} (densepre)')]
-    head.append('pretraining (densepre)')
-    lines = [f'**{spec["caption"]}**', '', '| ' + ' | '.join(head) + ' |',
-             '|' + '---|' * len(head)]
-    for row in spec['rows']:
-        wd = work_dir_of(table, row, work_root)
-        cells = list(row['labels'])
-        ev = read_eval(wd) if osp.isdir(wd) else {}
-        for (key, _), paper in zip(METRICS, row['paper']):
-            cells += [_fmt(paper), _fmt(ev.get(key))]
-        if not osp.isdir(wd):
-            status = 'not run'
-        else:
-            log = read_pretrain_log(wd)
-            epochs = max_epochs(row['config'])
-            status = (f'epoch {log.get("epoch", "?")}/{epochs}, loss {log["loss"]:.3f}'
-                      if log else 'no log')
-        cells.append(status)
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    lines += ['', 'Paper numbers: LEWEL (CVPR 2022) Tables 5-7, IN-100 linear top-1 and VOC12 '
-              'FCN mIoU. densepre columns: this sweep\'s runs (`eval/*.json` in each work dir); '
-              'densepre has not reproduced these tables at the paper\'s scale.']
-    return '\n'.join(lines) + '\n'
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    sub = parser.add_subparsers(dest='cmd', required=True)
-    p_list = sub.add_parser('list', help='list the tables, or the rows of one table')
-    p_list.add_argument('table', nargs='?', choices=sorted(TABLES))
-    p_list.add_argument('--work-root', default='work_dirs/lewel_sweeps')
-    p_launch = sub.add_parser('launch', help='run (or print) every row of a table')
-    p_launch.add_argument('table', choices=sorted(TABLES))
-    p_launch.add_argument('--launcher', default='tools/dist_train.sh {config} 8',
-                          help='command template ({config} {work_dir} {name} {table})')
-    p_launch.add_argument('--work-root', default='work_dirs/lewel_sweeps')
-    p_launch.add_argument('--rows', nargs='+', help='only these rows (config names)')
-    p_launch.add_argument('--dry-run', action='store_true', help='print the commands only')
-    p_launch.add_argument('--skip-done', action='store_true',
-                          help='skip rows whose final checkpoint exists')
-    p_launch.add_argument('--keep-going', action='store_true',
-                          help='continue with the next row when one fails')
-    p_collect = sub.add_parser('collect', help="the table's layout as markdown")
-    p_collect.add_argument('table', choices=sorted(TABLES))
-    p_collect.add_argument('--work-root', default='work_dirs/lewel_sweeps')
-    p_collect.add_argument('--out', help='also write the markdown to this file')
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra: List[str] = []
-    if '--' in argv:
-        i = argv.index('--')
-        argv, extra = argv[:i], argv[i + 1:]
-    args = parser.parse_args(argv)
-
-    if args.cmd == 'list':
-        for name in ([args.table] if args.table else sorted(TABLES)):
-            spec = TABLES[name]
-            print(f'{name}: {spec["caption"]} ({len(spec["rows"])} runs)')
-            if args.table:
-                for row in spec['rows']:
-                    wd = work_dir_of(name, row, args.work_root)
-                    done = 'done' if is_done(row['config'], wd) else 'todo'
-                    print(f'  [{done}] {row["config"]} -> {wd}')
-        return 0
-
-    if args.cmd == 'collect':
-        md = collect(args.table, args.work_root)
-        print(md, end='')
-        if args.out:
-            with open(args.out, 'w') as f:
-                f.write(md)
-        return 0
-
-    rows = TABLES[args.table]['rows']
-    if args.rows:
-        unknown = set(args.rows) - {row_name(r) for r in rows}
-        if unknown:
-            parser.error(f'unknown rows {sorted(unknown)}; see `list {args.table}`')
-        rows = [r for r in rows if row_name(r) in args.rows]
-    failed = []
-    for row in rows:
-        wd = work_dir_of(args.table, row, args.work_root)
-        cmd = build_command(args.launcher, args.table, row, wd, extra)
-        if args.skip_done and is_done(row['config'], wd):
-            print(f'# done, skipped: {row["config"]}')
-            continue
-        print(' '.join(shlex.quote(c) for c in cmd), flush=True)
-        if args.dry_run:
-            continue
-        ret = subprocess.call(cmd, cwd=REPO)
-        if ret != 0:
-            failed.append(row_name(row))
-            print(f'# {row_name(row)} failed with exit code {ret}', file=sys.stderr)
-            if not args.keep_going:
-                return ret
-    if failed:
-        print(f'# failed rows: {" ".join(failed)}', file=sys.stderr)
-        return 1
-    return 0
+SWEEP = _sweep.Sweep(
+    TABLES, METRICS,
+    footnote=('Paper numbers: LEWEL (CVPR 2022) Tables 5-7, IN-100 linear top-1 and VOC12 '
+              'FCN mIoU. densepre columns: this sweep\'s runs (`eval/*.json` in each work '
+              'dir); densepre has not reproduced these tables at the paper\'s scale.'),
+    work_root='work_dirs/lewel_sweeps', launcher='tools/dist_train.sh {config} 8',
+    description=__doc__.split('\n')[0])
+collect, main = SWEEP.collect, SWEEP.main
 
 
 if __name__ == '__main__':

@@ -18,18 +18,16 @@ momentum / target network's maps instead of the online network's. Writes
 ``<out>/alignment_maps.png`` (``--name`` to change) and prints its path.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from _vis import build_model, load_config, load_image, overlay, pyplot, save, to_input  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -53,49 +51,9 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def load_image(path: str, size: int) -> np.ndarray:
-    """RGB uint8 (size, size, 3): short side resized to ``size``, centre crop."""
-    from PIL import Image
-    img = Image.open(path).convert('RGB')
-    w, h = img.size
-    scale = size / min(w, h)
-    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))),
-                     Image.BICUBIC)
-    w, h = img.size
-    left, top = (w - size) // 2, (h - size) // 2
-    return np.asarray(img.crop((left, top, left + size, top + size)))
-
-
-def build_model(cfg, checkpoint: str):
-    from densepre.registry import MODELS
-    from densepre.transfer.checkpoint import load_state_dict
-    model = MODELS.build(cfg.model)
-    if not hasattr(model, 'alignment_maps'):
-        raise TypeError(f'{type(model).__name__} has no alignment maps (use a LEWEL config)')
-    state = load_state_dict(checkpoint)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    bad = [k for k in missing if not k.startswith('data_preprocessor')]
-    if bad or unexpected:
-        raise RuntimeError(f'{checkpoint} does not match {type(model).__name__}: '
-                           f'{len(bad)} missing (e.g. {bad[:3]}), {len(unexpected)} unexpected '
-                           f'(e.g. {unexpected[:3]})')
-    return model.eval()
-
-
-def to_input(images: np.ndarray, cfg) -> torch.Tensor:
-    """(N, H, W, 3) RGB uint8 -> normalised (N, 3, H, W) float, as the data preprocessor."""
-    pre = cfg.model.get('data_preprocessor', {}) or {}
-    mean = torch.tensor(pre.get('mean', [123.675, 116.28, 103.53])).view(1, 3, 1, 1)
-    std = torch.tensor(pre.get('std', [58.395, 57.12, 57.375])).view(1, 3, 1, 1)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-    return (x - mean) / std
-
-
-def render(images: np.ndarray, maps: torch.Tensor, indices, num_groups: int, out_path: str,
-           alpha: float) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+def render(images: np.ndarray, maps: torch.Tensor, indices, num_groups: int, out_dir: str,
+           name: str, alpha: float) -> str:
+    plt = pyplot()
     n, size = images.shape[0], images.shape[1]
     hw = maps.shape[-2] * maps.shape[-1]
     up = F.interpolate(maps[:, indices], size=(size, size), mode='bilinear',
@@ -106,30 +64,19 @@ def render(images: np.ndarray, maps: torch.Tensor, indices, num_groups: int, out
         axes[r, 0].imshow(images[r])
         axes[r, 0].set_title('input', fontsize=8)
         for c, j in enumerate(indices, 1):
-            m = up[r, c - 1].numpy()
-            m = (m - m.min()) / max(float(m.max() - m.min()), 1e-12)
-            axes[r, c].imshow(images[r])
-            axes[r, c].imshow(m, cmap='jet', alpha=alpha, vmin=0, vmax=1)
+            overlay(axes[r, c], images[r], up[r, c - 1].numpy(), alpha)
             axes[r, c].set_title(f'map {j} (k={j // num_groups}, g={j % num_groups})',
                                  fontsize=7)
             peak = float(maps[r, j].max()) * hw
             axes[r, c].set_xlabel(f'peak {peak:.2f}x uniform', fontsize=6)
-        for ax in axes[r]:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(out_path, dpi=100)
-    plt.close(fig)
+    return save(fig, axes.flat, out_dir, name)
 
 
 def main(argv=None) -> str:
     args = parse_args(argv)
-    from densepre.utils import register_all_modules
-    register_all_modules()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    model = build_model(cfg, args.checkpoint)
+    cfg = load_config(args.config, args.cfg_options)
+    model = build_model(cfg, args.checkpoint, 'alignment_maps', 'alignment maps',
+                        'a LEWEL config')
     images = np.stack([load_image(p, args.size) for p in args.images])
     if args.batch_stats:
         model.train()
@@ -140,9 +87,8 @@ def main(argv=None) -> str:
     if bad:
         raise SystemExit(f'--maps {bad}: the model has {maps.shape[1]} maps (0..'
                          f'{maps.shape[1] - 1})')
-    os.makedirs(args.out, exist_ok=True)
-    out_path = osp.join(args.out, args.name)
-    render(images, maps.float().cpu(), indices, model.num_groups, out_path, args.alpha)
+    out_path = render(images, maps.float().cpu(), indices, model.num_groups, args.out,
+                      args.name, args.alpha)
     print(out_path)
     return out_path
 

@@ -14,20 +14,16 @@ The model is in eval mode (the checkpoint's BN running statistics; ``--batch-sta
 image's own). Writes ``<out>/<name>`` (default ``clove_attention.png``) and prints its path.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from visualize_alignment_maps import load_image, to_input  # noqa: E402
+from _vis import build_model, load_config, load_image, overlay, pyplot, save, to_input  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -50,26 +46,10 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def build_model(cfg, checkpoint: str):
-    from densepre.registry import MODELS
-    from densepre.transfer.checkpoint import load_state_dict
-    model = MODELS.build(cfg.model)
-    if not hasattr(model, 'attention'):
-        raise TypeError(f'{type(model).__name__} has no NMHSA predictor (use a CLoVE config)')
-    missing, unexpected = model.load_state_dict(load_state_dict(checkpoint), strict=False)
-    bad = [k for k in missing if not k.startswith('data_preprocessor')]
-    if bad or unexpected:
-        raise RuntimeError(f'{checkpoint} does not match {type(model).__name__}: '
-                           f'{len(bad)} missing (e.g. {bad[:3]}), {len(unexpected)} unexpected '
-                           f'(e.g. {unexpected[:3]})')
-    return model.eval()
-
-
-def render(image: np.ndarray, maps: torch.Tensor, cell, out_path: str, alpha: float) -> None:
+def render(image: np.ndarray, maps: torch.Tensor, cell, out_dir: str, name: str,
+           alpha: float) -> str:
     """maps: (heads, h, w) attention of ``cell``."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.patches import Rectangle
     heads, h, w = maps.shape
     size = image.shape[0]
@@ -84,28 +64,16 @@ def render(image: np.ndarray, maps: torch.Tensor, cell, out_path: str, alpha: fl
                                 fill=False, edgecolor='red', linewidth=2))
     axes[0].set_title(f'input, cell {tuple(cell)}', fontsize=8)
     for ax, (title, m), u in zip(axes[1:], panels, up):
-        u = u.numpy()
-        ax.imshow(image)
-        ax.imshow((u - u.min()) / max(float(u.max() - u.min()), 1e-12), cmap='jet', alpha=alpha,
-                  vmin=0, vmax=1)
+        overlay(ax, image, u.numpy(), alpha)
         ax.set_title(title, fontsize=8)
         ax.set_xlabel(f'peak {float(m.max()) * h * w:.2f}x uniform', fontsize=6)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(out_path, dpi=100)
-    plt.close(fig)
+    return save(fig, axes, out_dir, name)
 
 
 def main(argv=None) -> str:
     args = parse_args(argv)
-    from densepre.utils import register_all_modules
-    register_all_modules()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    model = build_model(cfg, args.checkpoint)
+    cfg = load_config(args.config, args.cfg_options)
+    model = build_model(cfg, args.checkpoint, 'attention', 'NMHSA predictor', 'a CLoVE config')
     image = load_image(args.image, args.size)
     if args.batch_stats:
         model.train()
@@ -116,9 +84,7 @@ def main(argv=None) -> str:
     if not (0 <= cell[0] < h and 0 <= cell[1] < w):
         raise SystemExit(f'--cell {cell[0]} {cell[1]}: the feature map is {h}x{w} at --size '
                          f'{args.size}')
-    os.makedirs(args.out, exist_ok=True)
-    out_path = osp.join(args.out, args.name)
-    render(image, attn[:, cell[0], cell[1]], cell, out_path, args.alpha)
+    out_path = render(image, attn[:, cell[0], cell[1]], cell, args.out, args.name, args.alpha)
     print(out_path)
     return out_path
 

@@ -1,18 +1,16 @@
 """BYOL (Grill et al., 2020, "Bootstrap Your Own Latent")."""
-from collections import OrderedDict
 from typing import Dict, List, Optional
 
 import torch
-import torch.nn as nn
 from mmpretrain.models import BaseSelfSupervisor
 
 from densepre.registry import MODELS
-from ..utils.ema import EMATeacher
+from ..utils.ema import EMATeacherMixin
 from ..utils.multiview import MultiViewBatch, ViewPairs, count_fallback_crops, forward_views
 
 
 @MODELS.register_module()
-class BYOL(BaseSelfSupervisor):
+class BYOL(EMATeacherMixin, BaseSelfSupervisor):
     """BYOL: the online network predicts the target network's projection of the other view
     (BYOL Eq. 2, symmetrised as in Eq. 4)::
 
@@ -43,8 +41,7 @@ class BYOL(BaseSelfSupervisor):
             BN normalises over them together). ``False``: one pass per view. Defaults to True.
     """
 
-    #: subclasses that add online modules after ``__init__`` build the teacher themselves
-    _build_teacher_in_init = True
+    teacher_attr = 'target_net'
 
     def __init__(self,
                  backbone: dict,
@@ -69,23 +66,10 @@ class BYOL(BaseSelfSupervisor):
             self.build_teacher()
 
     # ------------------------------------------------------------------ target network ξ
-    def online_modules(self) -> Dict[str, nn.Module]:
-        """The online modules θ the target ξ averages (names = attribute names)."""
-        return OrderedDict(backbone=self.backbone, neck=self.neck)
-
-    def build_teacher(self) -> None:
-        self.target_net = EMATeacher(self.online_modules(), momentum=self.base_momentum,
-                                     end_momentum=self.end_momentum,
-                                     buffers=self.teacher_buffers)
-
-    @property
-    def teacher(self) -> EMATeacher:
-        return self.target_net
-
-    @torch.no_grad()
-    def update_teacher(self) -> None:
-        """ξ ← τξ + (1 − τ)θ (BYOL Eq. 1); the first call copies θ."""
-        self.teacher.update(self.online_modules())
+    def teacher_kwargs(self) -> dict:
+        """ξ of backbone + projector: cosine schedule of τ (BYOL Eq. 1), ``teacher_buffers``."""
+        return dict(momentum=self.base_momentum, end_momentum=self.end_momentum,
+                    buffers=self.teacher_buffers)
 
     # ------------------------------------------------------------------ forward
     def extract_feat(self, inputs: torch.Tensor):

@@ -121,7 +121,7 @@ class LEWELMixin:
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # checkpoints from before the single EMA teacher kept p (and the map head) in a second
         # EMA, `target_aligned.module.{projector,map_head}`
-        name = 'target_net' if hasattr(self, 'target_net') else 'encoder_k'
+        name = self.teacher_attr
         renames = {'projector': 'aligned_projector', 'map_head': 'map_head'}
         for key in [k for k in state_dict if k.startswith(prefix + 'target_aligned.')]:
             rest = key[len(prefix + 'target_aligned.'):]

@@ -1,10 +1,8 @@
 """MoCo v2 (Chen et al., 2020, "Improved Baselines with Momentum Contrastive Learning")."""
 import logging
-from collections import OrderedDict
 from typing import Dict, List, Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.dist import get_world_size
 from mmengine.logging import print_log
@@ -12,13 +10,13 @@ from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 
 from densepre.registry import MODELS
-from ..utils.ema import EMATeacher
+from ..utils.ema import EMATeacherMixin
 from ..utils.feature_queue import FeatureQueue
 from ..utils.multiview import MultiViewBatch, ViewPairs, count_fallback_crops, forward_views
 
 
 @MODELS.register_module()
-class MoCoV2(BaseSelfSupervisor):
+class MoCoV2(EMATeacherMixin, BaseSelfSupervisor):
     """MoCo v2: InfoNCE between a query and its momentum-encoded key against a queue (MoCo Eq. 1)::
 
         L_q = -log  exp(q·k⁺/τ) / (exp(q·k⁺/τ) + Σ_{k⁻ ∈ queue} exp(q·k⁻/τ))
@@ -56,8 +54,7 @@ class MoCoV2(BaseSelfSupervisor):
             together). ``False``: one pass per view. Defaults to True.
     """
 
-    #: subclasses that add online modules after ``__init__`` build the teacher themselves
-    _build_teacher_in_init = True
+    teacher_attr = 'encoder_k'
 
     def __init__(self,
                  backbone: dict,
@@ -87,21 +84,10 @@ class MoCoV2(BaseSelfSupervisor):
             self.build_teacher()
 
     # ------------------------------------------------------------------ key encoder
-    def online_modules(self) -> Dict[str, nn.Module]:
-        """The query-encoder modules the key encoder averages (names = attribute names)."""
-        return OrderedDict(backbone=self.backbone, neck=self.neck)
-
-    def build_teacher(self) -> None:
-        self.encoder_k = EMATeacher(self.online_modules(), momentum=self.momentum)
-
-    @property
-    def teacher(self) -> EMATeacher:
-        return self.encoder_k
-
-    @torch.no_grad()
-    def update_teacher(self) -> None:
-        """θ_k ← m·θ_k + (1 − m)·θ_q (MoCo Eq. 2); the first call copies θ_q."""
-        self.teacher.update(self.online_modules())
+    def teacher_kwargs(self) -> dict:
+        """Key encoder θ_k of the query encoder θ_q (backbone + neck), fixed momentum:
+        ``θ_k ← m·θ_k + (1 − m)·θ_q`` (MoCo Eq. 2), BN statistics copied."""
+        return dict(momentum=self.momentum)
 
     def extract_feat(self, inputs: torch.Tensor):
         return self.backbone(inputs)

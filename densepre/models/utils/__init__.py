@@ -2,7 +2,7 @@ from .alignment import aligned_pooling, alignment_maps, map_index, random_maps, 
 from .correspondence import (GEOMETRY_FIELDS, GEOMETRY_KEY, cell_centers, cell_centers_in_image,
                              cell_diagonal, cell_distances, check_grid_tiles_views, image_to_view,
                              match_cells, stack_geometries, view_to_image)
-from .ema import EMATeacher
+from .ema import EMATeacher, EMATeacherMixin
 from .feature_queue import FeatureQueue
 from .multiview import (VIEW_GROUPS_KEY, MultiViewBatch, ViewPairs, count_fallback_crops,
                         forward_views, split_outputs)
@@ -12,5 +12,5 @@ __all__ = [
     'GEOMETRY_FIELDS', 'GEOMETRY_KEY', 'cell_centers', 'cell_centers_in_image', 'cell_diagonal',
     'cell_distances', 'check_grid_tiles_views', 'image_to_view', 'match_cells',
     'stack_geometries', 'view_to_image', 'VIEW_GROUPS_KEY', 'MultiViewBatch', 'forward_views',
-    'split_outputs', 'FeatureQueue', 'EMATeacher', 'ViewPairs', 'count_fallback_crops'
+    'split_outputs', 'FeatureQueue', 'EMATeacher', 'EMATeacherMixin', 'ViewPairs', 'count_fallback_crops'
 ]

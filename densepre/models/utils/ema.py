@@ -34,6 +34,7 @@ calls, so ``model.to('cuda')`` / ``.to(torch.float64)`` / ``copy.deepcopy(model)
 tensors that actually run.
 """
 import copy
+from collections import OrderedDict
 from math import cos, pi
 from typing import Dict, Iterator, Mapping, Optional, Tuple
 
@@ -185,3 +186,41 @@ class EMATeacher(nn.Module):
                     state_dict[prefix + new + rest[len(old):]] = state_dict.pop(key)
                     break
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+class EMATeacherMixin:
+    """For an algorithm with ONE :class:`EMATeacher` of its online modules (BYOL's target
+    network ξ, MoCo's key encoder): builds it, names it and updates it.
+
+    The class sets :attr:`teacher_attr` (the attribute holding the teacher, hence its
+    ``state_dict`` prefix) and :meth:`teacher_kwargs` (momentum schedule, buffer policy);
+    :meth:`online_modules` (backbone + neck by default) lists what the teacher averages. The
+    teacher is built at the end of ``__init__`` unless ``_build_teacher_in_init`` is False, for
+    subclasses that add online modules later and then call :meth:`build_teacher` themselves.
+    """
+
+    #: the attribute (and state_dict prefix) of the teacher, e.g. ``'target_net'``
+    teacher_attr: str
+    #: subclasses that add online modules after ``__init__`` build the teacher themselves
+    _build_teacher_in_init = True
+
+    def online_modules(self) -> Dict[str, nn.Module]:
+        """The online modules θ the teacher averages (names = attribute names)."""
+        return OrderedDict(backbone=self.backbone, neck=self.neck)
+
+    def teacher_kwargs(self) -> dict:
+        """:class:`EMATeacher` arguments besides the online modules."""
+        raise NotImplementedError
+
+    def build_teacher(self) -> None:
+        setattr(self, self.teacher_attr,
+                EMATeacher(self.online_modules(), **self.teacher_kwargs()))
+
+    @property
+    def teacher(self) -> EMATeacher:
+        return getattr(self, self.teacher_attr)
+
+    @torch.no_grad()
+    def update_teacher(self) -> None:
+        """ξ ← τξ + (1 − τ)θ (BYOL Eq. 1; MoCo Eq. 2 with m = τ); the first call copies θ."""
+        self.teacher.update(self.online_modules())

@@ -43,7 +43,7 @@ moco_fpn_bbox_head = dict(type='Shared4Conv1FCBBoxHead', conv_out_channels=256,
 moco_fpn_mask_head = dict(norm_cfg=moco_norm_cfg)
 # detectron2's TEST.PRECISE_BN (ENABLED: True in the MoCo, LEWEL and CLoVE detection configs;
 # NUM_ITER 200; run after the last iteration, before the final evaluation): BN statistics
-# recomputed as plain averages over 200 training batches (densepre/transfer/precise_bn.py). The
-# full dotted path is imported by MMEngine; a 'densepre.' scope does not resolve from mmdet's
-# registry (densepre's registries are grandchildren of MMEngine's root).
-moco_precise_bn = dict(type='densepre.transfer.PreciseBNHook', num_iters=200)
+# recomputed as plain averages over 200 training batches (densepre/transfer/precise_bn.py). Built
+# from densepre's HOOKS registry through `_scope_` (a 'densepre.' type prefix does not resolve from
+# mmdet's registry: densepre's registries are grandchildren of MMEngine's root).
+moco_precise_bn = dict(type='PreciseBNHook', _scope_='densepre', num_iters=200)
