@@ -1,5 +1,6 @@
 """CLoVE: components against brute-force / hand references, the algorithm against a per-view-pair
 loop, and training through tools/train.py with 2 global + N local views."""
+import copy
 import glob
 import json
 import math
@@ -45,6 +46,29 @@ def test_pixel_projector_is_a_per_pixel_mlp():
     plain = PixelProjector(in_channels=8, hid_channels=16, out_channels=4, with_last_bn=False,
                            with_bias=True)
     assert isinstance(plain.bn2, nn.Identity) and plain.conv2.bias is not None
+
+
+@pytest.mark.parametrize('with_last_bn,with_bias', [(True, False), (False, True)])
+def test_pixel_projector_equals_the_1x1_conv_definition(with_last_bn, with_bias):
+    """The per-cell matrix-product implementation = the 1×1 convolutions + BatchNorm2d on the map
+    (train mode, fp64): outputs, input gradients, weight gradients and BN running statistics."""
+    torch.manual_seed(0)
+    proj = PixelProjector(in_channels=8, hid_channels=16, out_channels=4,
+                          with_last_bn=with_last_bn, with_bias=with_bias).double()
+    ref = copy.deepcopy(proj)
+    x = torch.randn(3, 8, 5, 6, dtype=torch.float64, requires_grad=True)
+    xr = x.detach().clone().requires_grad_()
+    y = proj(x)
+    yr = ref.bn2(ref.conv2(ref.relu(ref.bn1(ref.conv1(xr)))))
+    assert torch.allclose(y, yr, rtol=0, atol=1e-12)
+    w = torch.randn_like(y)
+    (y * w).sum().backward()
+    (yr * w).sum().backward()
+    assert torch.allclose(x.grad, xr.grad, rtol=0, atol=1e-12)
+    for (name, p), pr in zip(proj.named_parameters(), ref.parameters()):
+        assert torch.allclose(p.grad, pr.grad, rtol=0, atol=1e-12), name
+    for (name, b), br in zip(proj.named_buffers(), ref.buffers()):
+        assert torch.allclose(b.to(br.dtype), br, rtol=0, atol=1e-12), name
 
 
 # ------------------------------------------------------------------------------ NMHSA
