@@ -679,3 +679,28 @@ def test_paper_optimizer_skips_decay_and_lars_on_one_dim_parameters():
         if id(p) in seen:
             expected = (0.0, True) if p.ndim == 1 else (2e-5, False)
             assert seen[id(p)] == expected, n
+
+
+# ------------------------------------------------------------------------------ projector benchmark
+def test_projector_benchmark_tool_runs_both_implementations(tmp_path, capsys):
+    """benchmark_clove_projector.py: BYOL, CLoVE with the 1×1-conv projector and with the
+    matrix-product one, interleaved; ``PixelProjector.forward`` restored afterwards."""
+    import sys
+    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
+    try:
+        from benchmark_clove_projector import main
+    finally:
+        sys.path.pop(0)
+    forward = PixelProjector.forward
+    out = tmp_path / 'times.json'
+    times = main([osp.join(REPO, 'tests/configs/byol-mc_r18_tiny.py'), DEMO,
+                  '--clove-cfg-options', 'model.neck.hid_channels=64',
+                  'model.neck.out_channels=32', 'model.predictor.embed_dims=32',
+                  'model.predictor.num_heads=4', 'model.predictor.head_dims=8',
+                  '--batch', '2', '--rounds', '1', '--json', str(out),
+                  '--threads', str(torch.get_num_threads())])  # leaves the thread count as is
+    assert PixelProjector.forward is forward
+    assert sorted(times) == ['byol', 'clove_conv', 'clove_matmul']
+    assert all(len(v) == 1 and v[0][0] > 0 for v in times.values())
+    assert json.loads(out.read_text())['clove_matmul']
+    assert 'clove_matmul  median wall' in capsys.readouterr().out

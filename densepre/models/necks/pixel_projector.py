@@ -51,7 +51,7 @@ class PixelProjector(BaseModule):
         """(B, C_in, h, w) -> (B, C_out, h, w), stored cells-major (channels-last strides).
 
         The 1×1 convolutions run as one matrix product over the B·h·w cells (the conv weights
-        viewed as matrices: same parameters, same maths, ~1.4× faster than the CPU 1×1-conv
+        viewed as matrices: same parameters, same maths; on CPU a little faster than the 1×1-conv
         path on 7×7 / 3×3 maps, see configs/clove/README.md "Speed"); the BNs see the cells as a
         (B·h·w, C, 1, 1) batch, i.e. statistics over batch × cells, as on the map.
         """
