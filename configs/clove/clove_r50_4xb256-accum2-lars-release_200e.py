@@ -6,6 +6,7 @@
 _base_ = 'clove_r50_4xb512-lars_200e.py'
 
 model = dict(
+    ema_interval=2,  # = accumulative_counts: one target update per optimizer step, as released
     predictor=dict(normalize=False),
     loss=dict(negative='mean_similarity', reduction='image', similarity_scale=2.0))
 

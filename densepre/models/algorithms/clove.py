@@ -59,6 +59,9 @@ class CLoVE(BaseSelfSupervisor):
             (cosine) to ``end_momentum`` (0: τ → 1).
         teacher_buffers (str): :class:`EMATeacher` buffer policy. ``'copy'``: the target runs in
             train mode with batch statistics, as the released code's momentum encoder does.
+        ema_interval (int): average the target every ``ema_interval`` loss calls. With gradient
+            accumulation over n steps, n gives one EMA update per optimizer step, as the released
+            code does (it passes the momentum only on the accumulation's last step). Default 1.
         global_group, local_group (str): GeoMultiView group names of the global (target) and
             local views. The local group may be absent (N = 0).
         negative_queue (dict, optional): ``dict(strategy='inter' | 'inter_avg', length=16384,
@@ -76,6 +79,7 @@ class CLoVE(BaseSelfSupervisor):
                  base_momentum: float = 0.01,
                  end_momentum: float = 0.,
                  teacher_buffers: str = 'copy',
+                 ema_interval: int = 1,
                  global_group: str = 'global',
                  local_group: str = 'local',
                  negative_queue: Optional[dict] = None,
@@ -101,7 +105,8 @@ class CLoVE(BaseSelfSupervisor):
                                  f'{self.QUEUE_STRATEGIES}, got {self.queue_strategy!r}')
             self.negative_queue = FeatureQueue(**negative_queue)
         self.target_net = EMATeacher(self.online_modules(), momentum=base_momentum,
-                                     end_momentum=end_momentum, buffers=teacher_buffers)
+                                     end_momentum=end_momentum, buffers=teacher_buffers,
+                                     interval=ema_interval)
 
     # ------------------------------------------------------------------ networks
     def online_modules(self) -> Dict[str, nn.Module]:

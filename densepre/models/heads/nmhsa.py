@@ -51,18 +51,23 @@ class NMHSAPredictor(BaseModule):
         b, n, _ = tokens.shape
         q, k, v = self.qkv(tokens).view(b, n, 3, self.num_heads, self.head_dims).permute(
             2, 0, 3, 1, 4)
-        if self.normalize:
-            q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
-            scale = 1.0 / self.temperature
-        else:
-            scale = self.head_dims**-0.5
-        return torch.softmax(q @ k.transpose(-2, -1) * scale, dim=-1), v
+        # AMP: normalisation, scores and softmax in fp32 (cosines / τ = 0.2 span ±5, where
+        # bf16 keeps ~2 decimal digits); the value product stays in the autocast precision
+        dtype = torch.promote_types(q.dtype, torch.float32)
+        with torch.autocast(q.device.type, enabled=False):
+            q, k = q.to(dtype), k.to(dtype)
+            if self.normalize:
+                q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+                scale = 1.0 / self.temperature
+            else:
+                scale = self.head_dims**-0.5
+            return torch.softmax(q @ k.transpose(-2, -1) * scale, dim=-1), v
 
     def forward(self, x: torch.Tensor, return_attention: bool = False
                 ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """x (B, C, h, w) -> contextualised map (B, C, h, w) [, attention (B, H, L, L)]."""
         b, c, h, w = x.shape
         attn, v = self.attention(x.flatten(2).transpose(1, 2))
-        out = self.out_proj((attn @ v).transpose(1, 2).reshape(b, h * w, -1))
+        out = self.out_proj((attn.to(v.dtype) @ v).transpose(1, 2).reshape(b, h * w, -1))
         out = out.transpose(1, 2).reshape(b, c, h, w)
         return (out, attn) if return_attention else out

@@ -111,8 +111,16 @@ class ContextRankingLoss(nn.Module):
             (P,) losses and (P,) bool: the view pair contributes (it has matches, or the
             ``'image'`` reduction, which counts every view pair as the released code does).
         """
-        dtype = torch.promote_types(pred.dtype, torch.float32)  # fp16/bf16 (AMP) -> fp32
-        pred, target = F.normalize(pred.to(dtype), dim=-1), F.normalize(target.to(dtype), dim=-1)
+        # AMP: the normalisations, similarities and top-k in fp32 (autocast would run the
+        # matrix products in fp16/bf16 even on fp32 inputs), as the released code does
+        dtype = torch.promote_types(pred.dtype, torch.float32)
+        with torch.autocast(pred.device.type, enabled=False):
+            return self._loss(pred.to(dtype), target.to(dtype), positive,
+                              None if negatives is None else negatives.to(dtype))
+
+    def _loss(self, pred: torch.Tensor, target: torch.Tensor, positive: torch.Tensor,
+              negatives: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        pred, target = F.normalize(pred, dim=-1), F.normalize(target, dim=-1)
         sim = pred @ target.transpose(-2, -1)  # (P, Lq, Lt)
         pos = positive.to(sim.dtype)
         num_pos = pos.sum((1, 2))
@@ -123,7 +131,7 @@ class ContextRankingLoss(nn.Module):
         if negatives is None:
             neg, _ = hard_negatives(pred, target, ~positive, self.topk, self.negative)
         else:
-            cand = F.normalize(negatives.to(dtype), dim=-1)
+            cand = F.normalize(negatives, dim=-1)
             neg, _ = hard_negatives(pred, cand, None, self.topk, self.negative)
         if self.reduction == 'pair':
             hinge = F.relu(-self.lambda_pos * s * sim + s * neg.unsqueeze(-1) + self.margin)

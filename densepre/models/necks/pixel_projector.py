@@ -3,6 +3,7 @@ from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 
@@ -47,6 +48,19 @@ class PixelProjector(BaseModule):
                     if with_last_bn else nn.Identity())
 
     def forward(self, x: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
+        """(B, C_in, h, w) -> (B, C_out, h, w), stored cells-major (channels-last strides).
+
+        The 1×1 convolutions run as one matrix product over the B·h·w cells (the conv weights
+        viewed as matrices: same parameters, same maths; on CPU a little faster than the 1×1-conv
+        path on 7×7 / 3×3 maps, see configs/clove/README.md "Speed"); the BNs see the cells as a
+        (B·h·w, C, 1, 1) batch, i.e. statistics over batch × cells, as on the map.
+        """
         if not isinstance(x, torch.Tensor):
             x = x[self.in_index]
-        return self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        b, _, h, w = x.shape
+        cells = x.permute(0, 2, 3, 1).reshape(b * h * w, -1)
+        hid = F.linear(cells, self.conv1.weight.flatten(1), self.conv1.bias)
+        hid = self.relu(self.bn1(hid[..., None, None])).flatten(1)
+        out = F.linear(hid, self.conv2.weight.flatten(1), self.conv2.bias)
+        out = self.bn2(out[..., None, None])
+        return out.view(b, h, w, -1).permute(0, 3, 1, 2)
