@@ -270,3 +270,31 @@ def test_loca_loss_under_autocast(demo_root, dtype):
         assert v.dtype == torch.float32 and torch.isfinite(v), k
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_loca_bf16_step_matches_fp32(demo_root):
+    """CPU stand-in for GPU AMP: one LOCA step (same weights, views, token dropping and reference
+    masking) under bf16 autocast gives every loss term within 1 % (+1e-3) of fp32 — the teacher
+    softmax, Sinkhorn, the log-softmaxes and the CE run in fp32 inside autocast (measured: at
+    most 0.16 % relative, loss_position). The gradients keep their direction."""
+    import copy
+    MessageHub.get_current_instance().update_info('max_iters', 100)
+    model, inputs, samples = tiny_model_and_batch(demo_root, batch_size=8)
+    torch.manual_seed(1)
+    ref = model.loss(inputs, samples)
+    low = copy.deepcopy(model)  # the teacher was copied from the student: same state
+    torch.manual_seed(1)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        got = low.loss(inputs, samples)
+    assert set(got) == set(ref)
+    for k in ref:
+        assert got[k].dtype == torch.float32, k
+    for k in ('loss_position', 'loss_cluster', 'loss_memax'):  # (accuracy: argmax ties flip)
+        assert float(got[k]) == pytest.approx(float(ref[k]), rel=1e-2, abs=1e-3), k
+    assert float(got['intersecting']) == float(ref['intersecting'])  # same tracker targets
+    sum(v for k, v in ref.items() if k.startswith('loss')).backward()
+    sum(v for k, v in got.items() if k.startswith('loss')).backward()
+    for (n, p), q in zip(model.named_parameters(), low.parameters()):
+        if p.grad is not None and p.grad.norm() > 0:
+            cos = torch.nn.functional.cosine_similarity(p.grad.flatten(), q.grad.flatten(), 0)
+            assert cos > 0.95, (n, float(cos))
