@@ -110,7 +110,7 @@ def test_loca_configs_build(path):
     from mmpretrain.models import VisionTransformer
     cfg = Config.fromfile(path)
     arch = VisionTransformer.arch_zoo[cfg.model.backbone.arch]
-    assert arch['embed_dims'] in (384, 768, 1024)  # ViT-S/B/L
+    assert arch['embed_dims'] in (384, 768, 1024, 1280)  # ViT-S/B/L/H
     pos, clu = cfg.model.get('position_head'), cfg.model.get('cluster_head')
     if pos is not None:  # the cross-attention block has the encoder's sizes
         assert (pos.embed_dims, pos.num_heads, pos.feedforward_channels) == (
@@ -298,3 +298,69 @@ def test_loca_bf16_step_matches_fp32(demo_root):
         if p.grad is not None and p.grad.norm() > 0:
             cos = torch.nn.functional.cosine_similarity(p.grad.flatten(), q.grad.flatten(), 0)
             assert cos > 0.95, (n, float(cos))
+
+
+def test_query_box_in_reference_and_giou_by_hand():
+    """Table 5 box regression: the target box (query in normalised reference coordinates,
+    clipped to the reference) and the L1 + GIoU loss on hand-built boxes."""
+    from densepre.models.heads.loca_position_head import (LOCAPositionHead,
+                                                          generalized_box_iou)
+    from densepre.models.utils.patch_tracker import query_box_in_reference
+
+    def geom(x1, y1, x2, y2, flip=0):
+        return [x1, y1, x2, y2, flip, 32, 32, 0]
+    ref = torch.tensor([geom(0, 0, 100, 100), geom(0, 0, 100, 100, flip=1),
+                        geom(0, 0, 100, 100), geom(20, 40, 60, 80)])
+    query = torch.tensor([geom(50, 25, 150, 75), geom(50, 25, 150, 75, flip=1),
+                          geom(200, 0, 300, 50), geom(30, 50, 40, 60)])
+    boxes, valid = query_box_in_reference(query, ref)
+    torch.testing.assert_close(boxes, torch.tensor([
+        [0.5, 0.25, 1.0, 0.75],     # right part clipped to the reference
+        [0.0, 0.25, 0.5, 0.75],     # reference flipped: mirrored (the query's flip is irrelevant)
+        [1.0, 0.0, 1.0, 0.5],       # outside: empty after clipping
+        [0.25, 0.25, 0.5, 0.5]]))   # inside a smaller reference
+    assert valid.tolist() == [True, True, False, True]
+
+    a = torch.tensor([[0., 0., 2., 2.], [0., 0., 1., 1.]])
+    b = torch.tensor([[1., 1., 3., 3.], [2., 0., 3., 1.]])
+    iou, giou = generalized_box_iou(a, b)
+    # overlap 1, union 7, hull 9: GIoU = 1/7 - 2/9; disjoint: IoU 0, hull 3, union 2 -> -1/3
+    torch.testing.assert_close(iou, torch.tensor([1 / 7, 0.]))
+    torch.testing.assert_close(giou, torch.tensor([1 / 7 - 2 / 9, -1 / 3]))
+
+    head = LOCAPositionHead(8, 2, 16, num_positions=16, output='box')
+    target = torch.tensor([[0.5, 0.25, 1.0, 0.75], [0., 0., 0.5, 0.5]])
+    exact = torch.tensor([[0.75, 0.5, 0.5, 0.5], [0.25, 0.25, 0.5, 0.5]])  # cx, cy, w, h
+    out = head.loss_box(exact, target, torch.tensor([True, True]))
+    assert float(out['loss_box_l1']) == 0 and float(out['loss_box_giou']) == pytest.approx(0)
+    assert float(out['box_iou']) == pytest.approx(1)
+    shifted = exact + torch.tensor([0.1, 0., 0., 0.])  # second box masked out
+    out = head.loss_box(shifted, target, torch.tensor([True, False]))
+    # box 1 moved right by 0.1: L1 = 0.1; IoU = 0.4*0.5 / (0.25+0.25-0.2) = 2/3, hull 0.3 = union
+    assert float(out['loss_box_l1']) == pytest.approx(5 * 0.1)
+    assert float(out['loss_box_giou']) == pytest.approx(2 * (1 - 2 / 3), rel=1e-5)
+    assert head(torch.randn(3, 5, 8), torch.randn(3, 4, 8)).shape == (3, 4)
+    with pytest.raises(ValueError, match='output'):
+        LOCAPositionHead(8, 2, 16, num_positions=16, output='boxes')
+
+
+def test_loca_box_regression_variant(demo_root):
+    """The box-regression position head inside LOCA: loss terms and gradient, the target from
+    the recorded geometry of every query; 'central' targets refuse the box head."""
+    from densepre.registry import MODELS
+    MessageHub.get_current_instance().update_info('max_iters', 100)
+    cfg = Config.fromfile(TINY)
+    cfg.model.position_head.output = 'box'
+    model, inputs, samples = tiny_model_and_batch(demo_root)
+    torch.manual_seed(0)
+    box_model = MODELS.build(cfg.model)
+    box_model.init_weights()
+    losses = box_model.loss(inputs, samples)
+    assert {'loss_box_l1', 'loss_box_giou', 'box_iou', 'loss_cluster'} <= set(losses)
+    assert 'loss_position' not in losses and 0 <= float(losses['box_iou']) <= 1
+    sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+    assert box_model.position_head.classifier.weight.grad.abs().sum() > 0
+    assert box_model.backbone.pos_embed.grad is not None
+    cfg.model.position_targets = 'central'
+    with pytest.raises(ValueError, match='central'):
+        MODELS.build(cfg.model)

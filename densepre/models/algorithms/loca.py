@@ -29,7 +29,7 @@ from ..utils.correspondence import stack_geometries
 from ..utils.ema import EMATeacher
 from ..utils.masking import gather_tokens, num_visible, visible_token_indices
 from ..utils.multiview import MultiViewBatch
-from ..utils.patch_tracker import track_patches
+from ..utils.patch_tracker import query_box_in_reference, track_patches
 
 
 @MODELS.register_module()
@@ -50,7 +50,9 @@ class LOCA(BaseSelfSupervisor):
         position_targets (str): ``'all'`` — every query patch predicts its position (Eq. 2);
             ``'central'`` — only each query's central patch (patch ``(h//2, w//2)``; none when
             token dropping removed it), LOCA Table 5's second row. The cluster loss always uses
-            every intersecting patch.
+            every intersecting patch. Table 5's third row (box regression) is the position
+            head's ``output='box'``: loss terms ``loss_box_l1``, ``loss_box_giou`` and the
+            metric ``box_iou`` replace ``loss_position`` / ``position_accuracy``.
     """
 
     def __init__(self,
@@ -82,6 +84,10 @@ class LOCA(BaseSelfSupervisor):
             raise ValueError(f"position_targets must be 'all' or 'central', got "
                              f'{position_targets!r}')
         self.position_targets = position_targets
+        if (position_targets != 'all' and self.position_head is not None
+                and self.position_head.output == 'box'):
+            raise ValueError("position_targets='central' is a patch-classification variant; "
+                             "the box head (output='box') regresses the whole query")
         self.patch_size = int(self.backbone.patch_size)
         self.teacher = EMATeacher(self.online_modules(), momentum=base_momentum,
                                   end_momentum=end_momentum, buffers='copy')
@@ -128,11 +134,14 @@ class LOCA(BaseSelfSupervisor):
             if self.cluster_head is not None:
                 ref_targets = self.cluster_head.targets(
                     self.teacher['cluster_head'](ref_tokens))  # (B, N_ref, K)
-        if self.position_head is not None and self.position_head.num_positions != num_ref:
+        box_mode = self.position_head is not None and self.position_head.output == 'box'
+        if (self.position_head is not None and not box_mode
+                and self.position_head.num_positions != num_ref):
             raise ValueError(f'the position head classifies {self.position_head.num_positions} '
                              f'positions but the reference has {num_ref} patches')
 
         pos_logits, targets, pos_targets, cluster_logits, cluster_targets = [], [], [], [], []
+        boxes, box_targets, box_valid = [], [], []
         for idx, x in views.concatenated('query'):
             k = len(idx)
             tokens, keep_idx, hw = self.backbone.forward_tokens(x, self.query_keep_tokens)
@@ -141,7 +150,14 @@ class LOCA(BaseSelfSupervisor):
                                    keep_idx)  # (kB, n), views concatenated in order
             targets.append(target.reshape(-1))
             pos_targets.append(self._position_targets(target, keep_idx, hw).reshape(-1))
-            if self.position_head is not None:
+            if box_mode:  # Table 5: the query's box in the reference
+                box, ok = query_box_in_reference(
+                    geom[:, idx].transpose(0, 1).reshape(k * batch, -1),
+                    geom[:, ref_idx[0]].repeat(k, 1))
+                boxes.append(self.position_head(tokens, kv.repeat(k, 1, 1)))
+                box_targets.append(box)
+                box_valid.append(ok)
+            elif self.position_head is not None:
                 pos_logits.append(self.position_head(tokens, kv.repeat(k, 1, 1)).flatten(0, 1))
             if self.cluster_head is not None:
                 cluster_logits.append(self.cluster_head(tokens).flatten(0, 1))
@@ -150,7 +166,10 @@ class LOCA(BaseSelfSupervisor):
         targets = torch.cat(targets)
         valid = targets >= 0
         losses = dict(intersecting=valid.float().mean())
-        if self.position_head is not None:
+        if box_mode:
+            losses.update(self.position_head.loss_box(
+                torch.cat(boxes), torch.cat(box_targets), torch.cat(box_valid)))
+        elif self.position_head is not None:
             logits, pos_targets = torch.cat(pos_logits), torch.cat(pos_targets)
             losses['loss_position'] = self.position_head.loss(logits, pos_targets)
             with torch.no_grad():
