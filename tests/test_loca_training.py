@@ -364,3 +364,47 @@ def test_loca_box_regression_variant(demo_root):
     cfg.model.position_targets = 'central'
     with pytest.raises(ValueError, match='central'):
         MODELS.build(cfg.model)
+
+
+def test_image_level_clustering_gap(demo_root):
+    """Table 6b 'Image (GAP)': the cluster loss equals Eq. 1 computed by hand on pooled tokens —
+    one Sinkhorn target per image from the averaged teacher reference tokens, each query's
+    averaged tokens predicting its image's target; the position loss is the patch-level one."""
+    import torch.nn.functional as F
+    MessageHub.get_current_instance().update_info('max_iters', 100)
+    model, inputs, samples = tiny_model_and_batch(demo_root)
+    for m in model.modules():  # no stochastic depth: the teacher pass can be redone by hand
+        if hasattr(m, 'drop_prob'):
+            m.drop_prob = 0.
+    torch.manual_seed(1)
+    patch = model.loss(inputs, samples)
+    model.cluster_level = 'image_gap'
+    head = model.cluster_head
+    calls = []
+    forward = model.backbone.forward_tokens
+
+    def recording(x, num_keep=None):
+        out = forward(x, num_keep)
+        calls.append(out[0])
+        return out
+    model.backbone.forward_tokens = recording
+    torch.manual_seed(1)
+    image = model.loss(inputs, samples)
+    del model.backbone.forward_tokens
+    torch.testing.assert_close(image['loss_position'], patch['loss_position'])
+    # by hand (the teacher, a copy of the student after the first update, is unchanged)
+    with torch.no_grad():
+        ref_tokens = model.teacher['backbone'].forward_tokens(inputs[0])[0]
+        target = head.targets(model.teacher['cluster_head'](ref_tokens.mean(1)))  # (B, K)
+    batch = inputs[0].shape[0]
+    logits = torch.cat([head(t.mean(1)) for t in calls])
+    tgt = torch.cat([target.repeat(t.shape[0] // batch, 1) for t in calls])
+    log_p = F.log_softmax(logits / head.student_temperature, -1)
+    want = -(tgt * log_p).sum(-1).mean()
+    torch.testing.assert_close(image['loss_cluster'], want, rtol=1e-4, atol=1e-5)
+    assert float(image['loss_cluster']) != pytest.approx(float(patch['loss_cluster']))
+    with pytest.raises(ValueError, match='cluster_level'):
+        from densepre.registry import MODELS
+        cfg = Config.fromfile(TINY)
+        cfg.model.cluster_level = 'image_cls'
+        MODELS.build(cfg.model)

@@ -53,6 +53,12 @@ class LOCA(BaseSelfSupervisor):
             every intersecting patch. Table 5's third row (box regression) is the position
             head's ``output='box'``: loss terms ``loss_box_l1``, ``loss_box_giou`` and the
             metric ``box_iou`` replace ``loss_position`` / ``position_accuracy``.
+        cluster_level (str): ``'patch'`` — per-patch cluster targets (Eq. 1); ``'image_gap'``
+            — LOCA Table 6b "Image (GAP)": one target per image from the teacher's reference
+            tokens averaged (Sinkhorn over the batch of images), predicted by every query from
+            its averaged (kept) tokens, as image-level SSL (DINO / MSN) does; every query
+            counts, intersecting or not. (Table 6b's class-token row needs a class token,
+            which LOCAViT does not have.)
     """
 
     def __init__(self,
@@ -65,6 +71,7 @@ class LOCA(BaseSelfSupervisor):
                  base_momentum: float = 0.004,
                  end_momentum: float = 0.,
                  position_targets: str = 'all',
+                 cluster_level: str = 'patch',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(backbone=backbone, data_preprocessor=data_preprocessor,
@@ -88,6 +95,10 @@ class LOCA(BaseSelfSupervisor):
                 and self.position_head.output == 'box'):
             raise ValueError("position_targets='central' is a patch-classification variant; "
                              "the box head (output='box') regresses the whole query")
+        if cluster_level not in ('patch', 'image_gap'):
+            raise ValueError(f"cluster_level must be 'patch' or 'image_gap', got "
+                             f'{cluster_level!r}')
+        self.cluster_level = cluster_level
         self.patch_size = int(self.backbone.patch_size)
         self.teacher = EMATeacher(self.online_modules(), momentum=base_momentum,
                                   end_momentum=end_momentum, buffers='copy')
@@ -132,8 +143,10 @@ class LOCA(BaseSelfSupervisor):
                 batch, num_ref, keep, self.reference_masking, device=reference.device))
             ref_targets = None
             if self.cluster_head is not None:
+                pooled = ref_tokens.mean(1, keepdim=True) if self.cluster_level == 'image_gap' \
+                    else ref_tokens
                 ref_targets = self.cluster_head.targets(
-                    self.teacher['cluster_head'](ref_tokens))  # (B, N_ref, K)
+                    self.teacher['cluster_head'](pooled))  # (B, N_ref or 1, K)
         box_mode = self.position_head is not None and self.position_head.output == 'box'
         if (self.position_head is not None and not box_mode
                 and self.position_head.num_positions != num_ref):
@@ -141,7 +154,7 @@ class LOCA(BaseSelfSupervisor):
                              f'positions but the reference has {num_ref} patches')
 
         pos_logits, targets, pos_targets, cluster_logits, cluster_targets = [], [], [], [], []
-        boxes, box_targets, box_valid = [], [], []
+        boxes, box_targets, box_valid, cluster_valid = [], [], [], []
         for idx, x in views.concatenated('query'):
             k = len(idx)
             tokens, keep_idx, hw = self.backbone.forward_tokens(x, self.query_keep_tokens)
@@ -159,10 +172,16 @@ class LOCA(BaseSelfSupervisor):
                 box_valid.append(ok)
             elif self.position_head is not None:
                 pos_logits.append(self.position_head(tokens, kv.repeat(k, 1, 1)).flatten(0, 1))
-            if self.cluster_head is not None:
+            if self.cluster_head is not None and self.cluster_level == 'image_gap':
+                cluster_logits.append(self.cluster_head(tokens.mean(1)))
+                cluster_targets.append(ref_targets[:, 0].repeat(k, 1))
+                cluster_valid.append(torch.ones(k * batch, dtype=torch.bool,
+                                                device=tokens.device))
+            elif self.cluster_head is not None:
                 cluster_logits.append(self.cluster_head(tokens).flatten(0, 1))
                 matched = gather_tokens(ref_targets.repeat(k, 1, 1), target.clamp(min=0))
                 cluster_targets.append(matched.flatten(0, 1))
+                cluster_valid.append(target.reshape(-1) >= 0)
         targets = torch.cat(targets)
         valid = targets >= 0
         losses = dict(intersecting=valid.float().mean())
@@ -178,5 +197,6 @@ class LOCA(BaseSelfSupervisor):
                 losses['position_accuracy'] = hit.sum().float() / scored.sum().clamp(min=1)
         if self.cluster_head is not None:
             losses.update(self.cluster_head.loss(torch.cat(cluster_logits),
-                                                 torch.cat(cluster_targets), valid))
+                                                 torch.cat(cluster_targets),
+                                                 torch.cat(cluster_valid)))
         return losses
