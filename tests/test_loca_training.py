@@ -127,7 +127,10 @@ def test_loca_configs_build(path):
     model = MODELS.build(cfg.model)
     views = [t for t in cfg.train_dataloader.dataset.pipeline if t['type'] == 'GeoMultiView'][0]
     view_transform = TRANSFORMS.build(views)
-    assert view_transform.view_groups[:2] == ['reference', 'query']
+    if cfg.model.get('position_mode') == 'single':  # Fig. 4 'single': one view
+        assert view_transform.view_groups == ['reference'] and cfg.model.cluster_head is None
+    else:
+        assert view_transform.view_groups[:2] == ['reference', 'query']
     assert model.position_head is None or model.position_head.num_positions == 196
     assert model.backbone.patch_resolution == (14, 14)
     del model
@@ -408,3 +411,73 @@ def test_image_level_clustering_gap(demo_root):
         cfg = Config.fromfile(TINY)
         cfg.model.cluster_level = 'image_cls'
         MODELS.build(cfg.model)
+
+
+def test_vit_key_mask_matches_mmpretrain_layer_and_hides_masked_tokens():
+    """Fig. 4 'single' masking: with every key visible the masked layer is mmpretrain's layer
+    exactly; with a mask, changing a masked token changes no other token's output."""
+    from densepre.models.backbones import LOCAViT
+    torch.manual_seed(0)
+    vit = LOCAViT(arch=dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64),
+                  img_size=32, patch_size=8, drop_path_rate=0.)
+    vit.init_weights()  # (the position embedding starts at zero)
+    vit.eval()  # (mmpretrain's ViT.train() returns None)
+    x = torch.randn(2, 3, 32, 32)
+    full = vit.forward_tokens(x)[0]
+    every = torch.ones(2, 16, dtype=torch.bool)
+    torch.testing.assert_close(vit.forward_tokens(x, key_mask=every)[0], full,
+                               rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(vit.forward_tokens(x, use_pos_embed=False)[0], full)
+    mask = torch.zeros(2, 16, dtype=torch.bool)
+    mask[:, 4:8] = True
+    a = vit.forward_tokens(x, key_mask=mask)[0]
+    y = x.clone()
+    y[:, :, :8, :8] = torch.randn(2, 3, 8, 8)  # patch 0, masked (not a key)
+    b = vit.forward_tokens(y, key_mask=mask)[0]
+    torch.testing.assert_close(a[:, 1:], b[:, 1:])
+    assert not torch.allclose(a[:, 0], b[:, 0])
+    z = x.clone()
+    z[:, :, 8:16, :8] = torch.randn(2, 3, 8, 8)  # patch 4, a key: everyone sees it
+    assert not torch.allclose(vit.forward_tokens(z, key_mask=mask)[0][:, 1], a[:, 1])
+
+
+def test_single_view_position_loss(demo_root):
+    """Fig. 4 'single' through LOCA: the position loss is the CE of each reference patch to its
+    own index, computed here by hand from the backbone (no position embedding, keys limited to
+    the unmasked run); the config-level options are checked."""
+    import torch.nn.functional as F
+
+    from densepre.registry import MODELS
+    MessageHub.get_current_instance().update_info('max_iters', 100)
+    cfg = Config.fromfile(TINY)
+    cfg.model.update(position_mode='single', cluster_head=None)
+    _, inputs, samples = tiny_model_and_batch(demo_root)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    for m in model.modules():
+        if hasattr(m, 'drop_prob'):
+            m.drop_prob = 0.
+    torch.manual_seed(3)
+    losses = model.loss(inputs, samples)
+    assert set(losses) == {'loss_position', 'position_accuracy'}
+    torch.manual_seed(3)  # the same visible run
+    from densepre.models.utils.masking import num_visible, visible_token_indices
+    ref = inputs[0]
+    vis = visible_token_indices(ref.shape[0], 16, num_visible(16, 0.8), 'structured')
+    key_mask = torch.zeros(ref.shape[0], 16, dtype=torch.bool).scatter_(1, vis, True)
+    tokens = model.backbone.forward_tokens(ref, use_pos_embed=False, key_mask=key_mask)[0]
+    logits = model.position_head(tokens, tokens[:, :0])
+    want = F.cross_entropy(logits.flatten(0, 1), torch.arange(16).repeat(ref.shape[0]))
+    torch.testing.assert_close(losses['loss_position'], want)
+    losses['loss_position'].backward()
+    assert model.backbone.patch_embed.projection.weight.grad is not None
+    assert model.backbone.pos_embed.grad is None  # no position embedding in this mode
+    model.reference_mask_ratio = 1.
+    with pytest.raises(ValueError, match='eta = 1'):
+        model.loss(inputs, samples)
+    for bad in (dict(position_mode='single'), dict(position_mode='pair')):
+        c = Config.fromfile(TINY)
+        c.model.update(bad)
+        with pytest.raises(ValueError, match='position_mode|single'):
+            MODELS.build(c.model)

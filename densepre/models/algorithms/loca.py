@@ -59,6 +59,12 @@ class LOCA(BaseSelfSupervisor):
             its averaged (kept) tokens, as image-level SSL (DINO / MSN) does; every query
             counts, intersecting or not. (Table 6b's class-token row needs a class token,
             which LOCAViT does not have.)
+        position_mode (str): ``'query_reference'`` (LOCA); ``'single'`` — LOCA Fig. 4's
+            "single" mechanism after Zhai et al.: the reference view alone through the student,
+            without position embedding, every block's attention keys / values limited to the
+            ``N − ⌊ηN⌋`` unmasked patches, each patch predicting its own position with the
+            position head (no reference tokens: its block reduces to the MLP). Position loss
+            only; query views are ignored (the single configs load none).
     """
 
     def __init__(self,
@@ -72,6 +78,7 @@ class LOCA(BaseSelfSupervisor):
                  end_momentum: float = 0.,
                  position_targets: str = 'all',
                  cluster_level: str = 'patch',
+                 position_mode: str = 'query_reference',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(backbone=backbone, data_preprocessor=data_preprocessor,
@@ -99,6 +106,16 @@ class LOCA(BaseSelfSupervisor):
             raise ValueError(f"cluster_level must be 'patch' or 'image_gap', got "
                              f'{cluster_level!r}')
         self.cluster_level = cluster_level
+        if position_mode not in ('query_reference', 'single'):
+            raise ValueError(f"position_mode must be 'query_reference' or 'single', got "
+                             f'{position_mode!r}')
+        if position_mode == 'single' and (self.cluster_head is not None
+                                          or self.position_head is None
+                                          or self.position_head.output != 'positions'):
+            raise ValueError("position_mode='single' is the position-classification loss alone: "
+                             'it needs a position_head with output="positions" and no '
+                             'cluster_head')
+        self.position_mode = position_mode
         self.patch_size = int(self.backbone.patch_size)
         self.teacher = EMATeacher(self.online_modules(), momentum=base_momentum,
                                   end_momentum=end_momentum, buffers='copy')
@@ -123,6 +140,32 @@ class LOCA(BaseSelfSupervisor):
             targets.shape[1], device=targets.device).expand_as(targets)
         return torch.where(index == central, targets, torch.full_like(targets, -1))
 
+    def _single_view_loss(self, view: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Fig. 4 "single": every patch of one view predicts its own position (no position
+        embedding; keys / values only from the unmasked patches in every block)."""
+        with torch.no_grad():  # the teacher still tracks the student (--teacher transfers)
+            self.teacher.update(self.online_modules())
+        batch = view.shape[0]
+        num = (view.shape[-2] // self.patch_size) * (view.shape[-1] // self.patch_size)
+        if self.position_head.num_positions != num:
+            raise ValueError(f'the position head classifies {self.position_head.num_positions} '
+                             f'positions but the view has {num} patches')
+        keep = num_visible(num, self.reference_mask_ratio)
+        if keep == 0:
+            raise ValueError('single-view position prediction with eta = 1 leaves no patch to '
+                             'attend to')
+        visible = visible_token_indices(batch, num, keep, self.reference_masking,
+                                        device=view.device)
+        key_mask = torch.zeros(batch, num, dtype=torch.bool, device=view.device)
+        key_mask.scatter_(1, visible, True)
+        tokens, _, _ = self.backbone.forward_tokens(view, use_pos_embed=False, key_mask=key_mask)
+        logits = self.position_head(tokens, tokens[:, :0])
+        targets = torch.arange(num, device=view.device).expand(batch, num)
+        losses = dict(loss_position=self.position_head.loss(logits, targets))
+        with torch.no_grad():
+            losses['position_accuracy'] = (logits.argmax(-1) == targets).float().mean()
+        return losses
+
     # ------------------------------------------------------------------ loss
     def loss(self, inputs: List[torch.Tensor], data_samples: list,
              **kwargs) -> Dict[str, torch.Tensor]:
@@ -133,6 +176,8 @@ class LOCA(BaseSelfSupervisor):
         geom = stack_geometries(data_samples).to(inputs[0].device)  # (B, V, 8)
         reference = inputs[ref_idx[0]]
         batch = reference.shape[0]
+        if self.position_mode == 'single':
+            return self._single_view_loss(reference)
 
         with torch.no_grad():
             self.teacher.update(self.online_modules())
