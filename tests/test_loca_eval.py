@@ -77,6 +77,17 @@ def test_loc_cls_eval_tool_on_tiny_checkpoints(demo_root, tmp_path):
     metrics = json.load(open(out / 'metrics.json'))['metrics']
     assert metrics == result['metrics'] and set(metrics) == {'both_mIoU', 'loc_mIoU'}
     assert all(0 <= v <= 100 for v in metrics.values())
+    # a model that paints every pixel with class 7 (absent from the demo split): no class is
+    # right (mIoU 0), but the oracle gives its one mask the best-IoU ground-truth class
+    head = seg.decode_head.conv_seg
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[7] = 10.
+    torch.save({'state_dict': seg.state_dict(), 'meta': {'iter': 300}}, seg_ckpt)
+    metrics = loc_cls_eval.main(['loc', SEG_DEMO, seg_ckpt, '--out-dir', str(tmp_path / 'c7')]
+                                + _data_opts(demo_root))['metrics']
+    assert metrics['both_mIoU'] == 0 and metrics['loc_mIoU'] > 0
 
     # a LOCA pretraining checkpoint: classification only, frozen and end to end, teacher
     loca = MODELS.build(Config.fromfile(LOCA_DEMO).model)
