@@ -1,8 +1,11 @@
 # CPU demo transfer probe: the VOC12aug FCN benchmark, shrunk to ResNet-18, 96x96 crops and 300
 # iterations on the synthetic demo VOC split (tools/demo.py).
-_base_ = '../benchmarks/mmsegmentation/voc12aug/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py'
+_base_ = [
+    '../benchmarks/mmsegmentation/voc12aug/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py',
+    '_base_/demo-voc12aug-seg_300it.py',
+]
 
-data_root = 'data/demo/VOCdevkit/VOC2012'
+data_root = _base_.demo_voc_data_root
 crop_size = (96, 96)
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
@@ -26,26 +29,14 @@ test_pipeline = [
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(
-    batch_size=8,
-    num_workers=2,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        _delete_=True,
-        type='PascalVOCDataset',
-        data_root=data_root,
-        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassAug'),
-        ann_file='ImageSets/Segmentation/aug.txt',
-        pipeline=train_pipeline))
+    _base_.demo_voc_train_dataloader,
+    dataset=dict(_base_.demo_voc_train_dataloader.dataset, pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
+    _base_.demo_voc_val_dataloader,
+    dataset=dict(_base_.demo_voc_val_dataloader.dataset, pipeline=test_pipeline))
 test_dataloader = val_dataloader
-train_cfg = dict(max_iters=300, val_interval=300)
+train_cfg = _base_.demo_voc_train_cfg
 param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=300, by_epoch=False)]
-default_hooks = dict(
-    logger=dict(interval=25),
-    checkpoint=dict(interval=300, max_keep_ckpts=1),
-    visualization=dict(type='SegVisualizationHook', draw=False))
+default_hooks = _base_.demo_voc_default_hooks
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 randomness = dict(seed=0)

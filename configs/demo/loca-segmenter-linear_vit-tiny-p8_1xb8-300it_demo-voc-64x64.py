@@ -4,10 +4,12 @@
 # token, 64x64 crops, sliding-window inference, on the synthetic demo VOC split that
 # tools/demo.py fine-tunes on. lr 3e-4: one of LOCA's sweep values {8e-5, 1e-4, 3e-4, 8e-4}, the
 # largest but one, for a 300-iteration run.
-_base_ = ('../benchmarks/mmsegmentation/voc12aug/'
-          'segmenter-linear_vit-b16_8xb2-80k_voc12aug-512x512.py')
+_base_ = [
+    '../benchmarks/mmsegmentation/voc12aug/segmenter-linear_vit-b16_8xb2-80k_voc12aug-512x512.py',
+    '_base_/demo-voc12aug-seg_300it.py',
+]
 
-data_root = 'data/demo/VOCdevkit/VOC2012'
+data_root = _base_.demo_voc_data_root
 crop_size = (64, 64)
 model = dict(
     data_preprocessor=dict(size=crop_size),
@@ -33,27 +35,15 @@ test_pipeline = [
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(
-    batch_size=8,
-    num_workers=2,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        _delete_=True,
-        type='PascalVOCDataset',
-        data_root=data_root,
-        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassAug'),
-        ann_file='ImageSets/Segmentation/aug.txt',
-        pipeline=train_pipeline))
+    _base_.demo_voc_train_dataloader,
+    dataset=dict(_base_.demo_voc_train_dataloader.dataset, pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
+    _base_.demo_voc_val_dataloader,
+    dataset=dict(_base_.demo_voc_val_dataloader.dataset, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 optim_wrapper = dict(optimizer=dict(lr=3e-4))
 param_scheduler = [dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=300, by_epoch=False)]
-train_cfg = dict(max_iters=300, val_interval=300)
-default_hooks = dict(
-    logger=dict(interval=25),
-    checkpoint=dict(interval=300, max_keep_ckpts=1),
-    visualization=dict(type='SegVisualizationHook', draw=False))
+train_cfg = _base_.demo_voc_train_cfg
+default_hooks = _base_.demo_voc_default_hooks
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 randomness = dict(seed=0)

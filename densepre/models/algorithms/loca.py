@@ -29,7 +29,7 @@ from ..utils.correspondence import stack_geometries
 from ..utils.ema import EMATeacher
 from ..utils.masking import gather_tokens, num_visible, visible_token_indices
 from ..utils.multiview import MultiViewBatch
-from ..utils.patch_tracker import track_patches
+from ..utils.patch_tracker import query_box_in_reference, track_patches
 
 
 @MODELS.register_module()
@@ -50,7 +50,21 @@ class LOCA(BaseSelfSupervisor):
         position_targets (str): ``'all'`` — every query patch predicts its position (Eq. 2);
             ``'central'`` — only each query's central patch (patch ``(h//2, w//2)``; none when
             token dropping removed it), LOCA Table 5's second row. The cluster loss always uses
-            every intersecting patch.
+            every intersecting patch. Table 5's third row (box regression) is the position
+            head's ``output='box'``: loss terms ``loss_box_l1``, ``loss_box_giou`` and the
+            metric ``box_iou`` replace ``loss_position`` / ``position_accuracy``.
+        cluster_level (str): ``'patch'`` — per-patch cluster targets (Eq. 1); ``'image_gap'``
+            — LOCA Table 6b "Image (GAP)": one target per image from the teacher's reference
+            tokens averaged (Sinkhorn over the batch of images), predicted by every query from
+            its averaged (kept) tokens, as image-level SSL (DINO / MSN) does; every query
+            counts, intersecting or not. (Table 6b's class-token row needs a class token,
+            which LOCAViT does not have.)
+        position_mode (str): ``'query_reference'`` (LOCA); ``'single'`` — LOCA Fig. 4's
+            "single" mechanism after Zhai et al.: the reference view alone through the student,
+            without position embedding, every block's attention keys / values limited to the
+            ``N − ⌊ηN⌋`` unmasked patches, each patch predicting its own position with the
+            position head (no reference tokens: its block reduces to the MLP). Position loss
+            only; query views are ignored (the single configs load none).
     """
 
     def __init__(self,
@@ -63,6 +77,8 @@ class LOCA(BaseSelfSupervisor):
                  base_momentum: float = 0.004,
                  end_momentum: float = 0.,
                  position_targets: str = 'all',
+                 cluster_level: str = 'patch',
+                 position_mode: str = 'query_reference',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(backbone=backbone, data_preprocessor=data_preprocessor,
@@ -82,6 +98,24 @@ class LOCA(BaseSelfSupervisor):
             raise ValueError(f"position_targets must be 'all' or 'central', got "
                              f'{position_targets!r}')
         self.position_targets = position_targets
+        if (position_targets != 'all' and self.position_head is not None
+                and self.position_head.output == 'box'):
+            raise ValueError("position_targets='central' is a patch-classification variant; "
+                             "the box head (output='box') regresses the whole query")
+        if cluster_level not in ('patch', 'image_gap'):
+            raise ValueError(f"cluster_level must be 'patch' or 'image_gap', got "
+                             f'{cluster_level!r}')
+        self.cluster_level = cluster_level
+        if position_mode not in ('query_reference', 'single'):
+            raise ValueError(f"position_mode must be 'query_reference' or 'single', got "
+                             f'{position_mode!r}')
+        if position_mode == 'single' and (self.cluster_head is not None
+                                          or self.position_head is None
+                                          or self.position_head.output != 'positions'):
+            raise ValueError("position_mode='single' is the position-classification loss alone: "
+                             'it needs a position_head with output="positions" and no '
+                             'cluster_head')
+        self.position_mode = position_mode
         self.patch_size = int(self.backbone.patch_size)
         self.teacher = EMATeacher(self.online_modules(), momentum=base_momentum,
                                   end_momentum=end_momentum, buffers='copy')
@@ -106,6 +140,32 @@ class LOCA(BaseSelfSupervisor):
             targets.shape[1], device=targets.device).expand_as(targets)
         return torch.where(index == central, targets, torch.full_like(targets, -1))
 
+    def _single_view_loss(self, view: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Fig. 4 "single": every patch of one view predicts its own position (no position
+        embedding; keys / values only from the unmasked patches in every block)."""
+        with torch.no_grad():  # the teacher still tracks the student (--teacher transfers)
+            self.teacher.update(self.online_modules())
+        batch = view.shape[0]
+        num = (view.shape[-2] // self.patch_size) * (view.shape[-1] // self.patch_size)
+        if self.position_head.num_positions != num:
+            raise ValueError(f'the position head classifies {self.position_head.num_positions} '
+                             f'positions but the view has {num} patches')
+        keep = num_visible(num, self.reference_mask_ratio)
+        if keep == 0:
+            raise ValueError('single-view position prediction with eta = 1 leaves no patch to '
+                             'attend to')
+        visible = visible_token_indices(batch, num, keep, self.reference_masking,
+                                        device=view.device)
+        key_mask = torch.zeros(batch, num, dtype=torch.bool, device=view.device)
+        key_mask.scatter_(1, visible, True)
+        tokens, _, _ = self.backbone.forward_tokens(view, use_pos_embed=False, key_mask=key_mask)
+        logits = self.position_head(tokens, tokens[:, :0])
+        targets = torch.arange(num, device=view.device).expand(batch, num)
+        losses = dict(loss_position=self.position_head.loss(logits, targets))
+        with torch.no_grad():
+            losses['position_accuracy'] = (logits.argmax(-1) == targets).float().mean()
+        return losses
+
     # ------------------------------------------------------------------ loss
     def loss(self, inputs: List[torch.Tensor], data_samples: list,
              **kwargs) -> Dict[str, torch.Tensor]:
@@ -116,6 +176,8 @@ class LOCA(BaseSelfSupervisor):
         geom = stack_geometries(data_samples).to(inputs[0].device)  # (B, V, 8)
         reference = inputs[ref_idx[0]]
         batch = reference.shape[0]
+        if self.position_mode == 'single':
+            return self._single_view_loss(reference)
 
         with torch.no_grad():
             self.teacher.update(self.online_modules())
@@ -126,13 +188,18 @@ class LOCA(BaseSelfSupervisor):
                 batch, num_ref, keep, self.reference_masking, device=reference.device))
             ref_targets = None
             if self.cluster_head is not None:
+                pooled = ref_tokens.mean(1, keepdim=True) if self.cluster_level == 'image_gap' \
+                    else ref_tokens
                 ref_targets = self.cluster_head.targets(
-                    self.teacher['cluster_head'](ref_tokens))  # (B, N_ref, K)
-        if self.position_head is not None and self.position_head.num_positions != num_ref:
+                    self.teacher['cluster_head'](pooled))  # (B, N_ref or 1, K)
+        box_mode = self.position_head is not None and self.position_head.output == 'box'
+        if (self.position_head is not None and not box_mode
+                and self.position_head.num_positions != num_ref):
             raise ValueError(f'the position head classifies {self.position_head.num_positions} '
                              f'positions but the reference has {num_ref} patches')
 
         pos_logits, targets, pos_targets, cluster_logits, cluster_targets = [], [], [], [], []
+        boxes, box_targets, box_valid, cluster_valid = [], [], [], []
         for idx, x in views.concatenated('query'):
             k = len(idx)
             tokens, keep_idx, hw = self.backbone.forward_tokens(x, self.query_keep_tokens)
@@ -141,16 +208,32 @@ class LOCA(BaseSelfSupervisor):
                                    keep_idx)  # (kB, n), views concatenated in order
             targets.append(target.reshape(-1))
             pos_targets.append(self._position_targets(target, keep_idx, hw).reshape(-1))
-            if self.position_head is not None:
+            if box_mode:  # Table 5: the query's box in the reference
+                box, ok = query_box_in_reference(
+                    geom[:, idx].transpose(0, 1).reshape(k * batch, -1),
+                    geom[:, ref_idx[0]].repeat(k, 1))
+                boxes.append(self.position_head(tokens, kv.repeat(k, 1, 1)))
+                box_targets.append(box)
+                box_valid.append(ok)
+            elif self.position_head is not None:
                 pos_logits.append(self.position_head(tokens, kv.repeat(k, 1, 1)).flatten(0, 1))
-            if self.cluster_head is not None:
+            if self.cluster_head is not None and self.cluster_level == 'image_gap':
+                cluster_logits.append(self.cluster_head(tokens.mean(1)))
+                cluster_targets.append(ref_targets[:, 0].repeat(k, 1))
+                cluster_valid.append(torch.ones(k * batch, dtype=torch.bool,
+                                                device=tokens.device))
+            elif self.cluster_head is not None:
                 cluster_logits.append(self.cluster_head(tokens).flatten(0, 1))
                 matched = gather_tokens(ref_targets.repeat(k, 1, 1), target.clamp(min=0))
                 cluster_targets.append(matched.flatten(0, 1))
+                cluster_valid.append(target.reshape(-1) >= 0)
         targets = torch.cat(targets)
         valid = targets >= 0
         losses = dict(intersecting=valid.float().mean())
-        if self.position_head is not None:
+        if box_mode:
+            losses.update(self.position_head.loss_box(
+                torch.cat(boxes), torch.cat(box_targets), torch.cat(box_valid)))
+        elif self.position_head is not None:
             logits, pos_targets = torch.cat(pos_logits), torch.cat(pos_targets)
             losses['loss_position'] = self.position_head.loss(logits, pos_targets)
             with torch.no_grad():
@@ -159,5 +242,6 @@ class LOCA(BaseSelfSupervisor):
                 losses['position_accuracy'] = hit.sum().float() / scored.sum().clamp(min=1)
         if self.cluster_head is not None:
             losses.update(self.cluster_head.loss(torch.cat(cluster_logits),
-                                                 torch.cat(cluster_targets), valid))
+                                                 torch.cat(cluster_targets),
+                                                 torch.cat(cluster_valid)))
         return losses

@@ -73,7 +73,8 @@ class LOCAViT(VisionTransformer):
                              align_corners=False, antialias=antialias)
         return grid.flatten(2).transpose(1, 2)
 
-    def forward_tokens(self, x: torch.Tensor, num_keep: Optional[int] = None
+    def forward_tokens(self, x: torch.Tensor, num_keep: Optional[int] = None,
+                       use_pos_embed: bool = True, key_mask: Optional[torch.Tensor] = None
                        ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Tuple[int, int]]:
         """Encode ``x`` (B, 3, H, W) into final-LayerNorm patch tokens.
 
@@ -81,22 +82,47 @@ class LOCAViT(VisionTransformer):
             num_keep: if given and smaller than the number of patches, each sample keeps a random
                 subset of ``num_keep`` tokens after the position embedding (LOCA's random query
                 token dropping, 70 of 196).
+            use_pos_embed: False: no position embedding (LOCA Fig. 4 "single", after Zhai et
+                al.: position prediction in one view is trivial with it).
+            key_mask: (B, N) bool, the patches that serve as attention keys / values in every
+                block (Fig. 4 "single" masking: every patch attends to the unmasked ones only).
 
         Returns:
             ``(tokens (B, n, C), keep_idx (B, n) or None, (h, w) patch grid)``; ``keep_idx`` are
             the row-major patch indices of the kept tokens (``None``: all kept).
         """
         x, hw = self.patch_embed(x)
-        x = x + self.pos_embed_for(hw)
+        if use_pos_embed:
+            x = x + self.pos_embed_for(hw)
         keep_idx = None
+        if key_mask is not None and num_keep is not None:
+            raise ValueError('key_mask and token dropping (num_keep) do not combine')
         if num_keep is not None and num_keep < x.shape[1]:
             keep_idx = random_token_indices(x.shape[0], x.shape[1], num_keep, device=x.device)
             x = x.gather(1, keep_idx[..., None].expand(-1, -1, x.shape[-1]))
         x = self.pre_norm(self.drop_after_pos(x))
         for layer in self.layers:
-            x = layer(x)
+            x = layer(x) if key_mask is None else layer_with_key_mask(layer, x, key_mask)
         return self.ln1(x), keep_idx, tuple(hw)
 
     def forward(self, x: torch.Tensor):
         tokens, _, hw = self.forward_tokens(x)
         return (self._format_output(tokens, hw), )
+
+
+def layer_with_key_mask(layer, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+    """mmpretrain's ``TransformerEncoderLayer.forward`` with the attention keys / values limited
+    to ``key_mask`` (B, N) (every token still queries): the same tensors and operations, plus an
+    attention mask."""
+    attn = layer.attn
+    if getattr(attn, 'v_shortcut', False) or not hasattr(attn, 'qkv'):
+        raise TypeError('key masking supports mmpretrain MultiheadAttention without v_shortcut')
+    h = layer.ln1(x)
+    b, n, _ = h.shape
+    qkv = attn.qkv(h).reshape(b, n, 3, attn.num_heads, attn.head_dims).permute(2, 0, 3, 1, 4)
+    out = F.scaled_dot_product_attention(
+        qkv[0], qkv[1], qkv[2], attn_mask=key_mask[:, None, None, :].to(torch.bool),
+        dropout_p=attn.attn_drop if attn.training else 0.)
+    out = attn.proj(out.transpose(1, 2).reshape(b, n, attn.embed_dims))
+    x = x + attn.out_drop(attn.gamma1(attn.proj_drop(out)))
+    return layer.ffn(layer.ln2(x), identity=x)

@@ -30,3 +30,24 @@ def track_patches(query_geom: torch.Tensor, query_hw: Tuple[int, int],
     if keep_idx is not None:
         targets = targets.gather(1, keep_idx.to(targets.device))
     return targets
+
+
+def query_box_in_reference(query_geom: torch.Tensor, reference_geom: torch.Tensor
+                           ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """LOCA Table 5 "query box coordinates": the query view's box in normalised reference
+    coordinates ``(x1, y1, x2, y2)``, clipped to the reference (the part of the query the
+    reference shows), and whether that part has a positive area.
+
+    Args:
+        query_geom, reference_geom: (B, 8) view geometries (``GEOMETRY_FIELDS``).
+
+    Returns:
+        ``(boxes (B, 4), valid (B,))``. A flipped reference mirrors the box.
+    """
+    from .correspondence import image_to_view
+    corners = torch.stack([query_geom[:, 0:2], query_geom[:, 2:4]], dim=1).float()  # (B, 2, 2)
+    uv, _ = image_to_view(corners, reference_geom.float())
+    lo, hi = uv.min(dim=1).values.clamp(0, 1), uv.max(dim=1).values.clamp(0, 1)
+    boxes = torch.cat([lo, hi], dim=-1)
+    valid = (hi - lo).prod(-1) > 0
+    return boxes, valid
