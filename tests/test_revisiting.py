@@ -15,7 +15,7 @@ from mmengine.logging import MessageHub
 from mmpretrain.structures import DataSample
 
 from densepre.datasets.geometry import fraction_inside
-from densepre.models.utils.correspondence import FALLBACK_FIELD, stack_geometries
+from densepre.models.utils.correspondence import FLAG_FALLBACK, has_flag, stack_geometries
 from densepre.registry import MODELS
 from utils import REPO, logged_scalars, run_train
 
@@ -160,7 +160,7 @@ def _overlaps(pipeline, n=150, seed=0):
              ['data_samples'] for _ in range(n)]
     geom = stack_geometries(geoms).double().numpy()  # (n, 6, 8)
     frac = np.stack([fraction_inside(geom[i, 2:, :4], geom[i, 1, :4]) for i in range(n)])
-    return frac, geom[:, 2:, FALLBACK_FIELD]
+    return frac, has_flag(torch.as_tensor(geom[:, 2:]), FLAG_FALLBACK).numpy()
 
 
 @pytest.mark.parametrize('name,rule', [(TABLE4[2], 0.2),
