@@ -76,7 +76,7 @@ def batch(groups=MC_GROUPS, sizes=MC_SIZES, n=4, seed=1, dtype=torch.float32):
 def test_table4_configs_inherit_step_by_step():
     for prev, name in zip(TABLE4, TABLE4[1:] + [BEST_800E]):
         with open(osp.join(CFG, name)) as f:
-            base = re.search(r"^_base_ = '\./(.+)'$", f.read(), re.M)
+            base = re.search(r"^_base_ = \[?'\./([^']+)'", f.read(), re.M)
         assert base and base.group(1) == prev, name
     base = load(TABLE4[0])
     assert base.train_dataloader.dataset.type == 'CocoImages'
