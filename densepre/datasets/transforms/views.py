@@ -9,8 +9,9 @@ view*: a view pipeline with ``overlap_with=k`` receives view ``k``'s crop box, a
 
 The recorded geometry cannot be silently wrong: a view pipeline is checked when it is built — every
 transform must be one whose effect on the geometry is known (a geometry-recording crop, one
-horizontal flip after it, a whole-image resize, or a photometric transform) — and every sample is
-checked to reach ``GeoMultiView`` uncropped. Anything else is an error naming the transform.
+horizontal flip after it, a whole-image resize, a photometric transform, or one that flags the views
+it warps, like A⁺'s AutoAugment, see ``FLAG_WARPED``) — and every sample is checked to reach
+``GeoMultiView`` uncropped. Anything else is an error naming the transform.
 """
 import copy
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
