@@ -15,7 +15,7 @@ from mmengine.logging import MessageHub
 from mmpretrain.structures import DataSample
 
 from densepre.datasets.geometry import fraction_inside
-from densepre.models.utils.correspondence import FALLBACK_FIELD, stack_geometries
+from densepre.models.utils.correspondence import FLAG_FALLBACK, has_flag, stack_geometries
 from densepre.registry import MODELS
 from utils import REPO, logged_scalars, run_train
 
@@ -76,7 +76,7 @@ def batch(groups=MC_GROUPS, sizes=MC_SIZES, n=4, seed=1, dtype=torch.float32):
 def test_table4_configs_inherit_step_by_step():
     for prev, name in zip(TABLE4, TABLE4[1:] + [BEST_800E]):
         with open(osp.join(CFG, name)) as f:
-            base = re.search(r"^_base_ = '\./(.+)'$", f.read(), re.M)
+            base = re.search(r"^_base_ = \[?'\./([^']+)'", f.read(), re.M)
         assert base and base.group(1) == prev, name
     base = load(TABLE4[0])
     assert base.train_dataloader.dataset.type == 'CocoImages'
@@ -160,7 +160,7 @@ def _overlaps(pipeline, n=150, seed=0):
              ['data_samples'] for _ in range(n)]
     geom = stack_geometries(geoms).double().numpy()  # (n, 6, 8)
     frac = np.stack([fraction_inside(geom[i, 2:, :4], geom[i, 1, :4]) for i in range(n)])
-    return frac, geom[:, 2:, FALLBACK_FIELD]
+    return frac, has_flag(torch.as_tensor(geom[:, 2:]), FLAG_FALLBACK).numpy()
 
 
 @pytest.mark.parametrize('name,rule', [(TABLE4[2], 0.2),
@@ -230,6 +230,66 @@ def test_knn_moco_loss_matches_brute_force():
     torch.testing.assert_close(out['inst_ce'], inst)
     torch.testing.assert_close(out['knn_ce'], nn)
     torch.testing.assert_close(out['loss'], inst + 0.4 * nn)
+
+
+def _released_knn_moco_losses(enc_q, enc_k, queue, queue_g, im_q, im_k, im_q_small, topk, tau):
+    """Hand transcription of the authors' kNN-MoCo step (Revisiting-Contrastive-SSL,
+    builder/builder_ours_warmup.py ``MoCo.forward`` + ``pull_topk``, main_ours_warmup.py's
+    ``CrossEntropyLoss``), written against ``enc(x) -> (head output, GAP backbone feature)`` (their
+    avgpool hook). Small crops arrive image-major, (b, 4) flattened, as in their loader.
+    Returns (instance CE, aux loss)."""
+    b = im_q.shape[0]
+    h, g = enc_q(im_q)
+    q = F.normalize(h, dim=-1).unsqueeze(1)
+    qg = F.normalize(g, dim=-1).unsqueeze(1)
+    hs, gs = enc_q(im_q_small)
+    q = torch.cat((q, F.normalize(hs.view(b, -1, h.shape[1]), dim=-1)), dim=1)
+    qg = torch.cat((qg, F.normalize(gs, dim=-1).view(b, -1, g.shape[1])), dim=1)
+    with torch.no_grad():
+        hk, gk = enc_k(im_k)
+        k = F.normalize(hk, dim=1)
+    l_pos = (q * k.unsqueeze(1)).sum(2).view(-1, 1)
+    l_neg = q.reshape(-1, h.shape[1]) @ queue.clone()
+    logits = torch.cat([l_pos, l_neg], dim=1) / tau
+    inst = F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long))
+    l_neg_g = qg.reshape(-1, g.shape[1]) @ queue_g.clone()
+    mask = torch.zeros_like(l_neg).scatter(1, l_neg_g.topk(topk, dim=1)[1], 1)
+    z = l_neg / tau
+    z = z - z.max(dim=1, keepdim=True)[0].detach()
+    log_prob = z - torch.log(torch.exp(z).sum(1, keepdim=True))
+    aux = -((mask * log_prob).sum(1) / mask.sum(1)).mean()
+    return inst, aux
+
+
+def test_knn_moco_loss_equals_the_released_code_on_identical_weights_and_inputs():
+    """Same weights, queues (full: the released side-queue has no empty columns) and crops:
+    densepre's L_inst, L_nn and L equal the transcribed released step (float64)."""
+    model = build(TABLE4[5], backbone_dim=512, knn_k=5, knn_weight=0.4, warmup_epochs=0)
+    model.double()
+    gen = torch.Generator().manual_seed(7)
+    for _ in range(4):  # 64 of 64 columns filled
+        model.queue.enqueue(
+            F.normalize(torch.randn(16, 32, generator=gen, dtype=torch.float64), dim=1),
+            backbone=F.normalize(torch.randn(16, 512, generator=gen, dtype=torch.float64), dim=1))
+    queue, queue_g = model.queue.queue.clone(), model.queue.side('backbone').clone()
+    inputs, samples = batch(dtype=torch.float64)
+    out = model.loss(inputs, samples)  # updates the key encoder first, as the released forward
+
+    def encoder(backbone, neck):
+        def run(x):
+            feats = backbone(x)
+            return neck(feats)[0], feats[-1].mean((2, 3))
+        return run
+
+    im_small = torch.stack(inputs[2:], dim=1).flatten(0, 1)  # (b, 4, ...) -> (b*4, ...)
+    inst, aux = _released_knn_moco_losses(
+        encoder(model.backbone, model.neck),
+        encoder(model.encoder_k['backbone'], model.encoder_k['neck']), queue, queue_g,
+        inputs[0], inputs[1], im_small, topk=5, tau=0.2)
+    torch.testing.assert_close(out['inst_ce'], inst.detach())
+    torch.testing.assert_close(out['knn_ce'], aux.detach())
+    torch.testing.assert_close(out['loss'].detach(), (inst + 0.4 * aux).detach())
+    assert float(aux.detach()) > 0 and not torch.isclose(aux.detach(), inst.detach())
 
 
 def test_knn_moco_off_during_warmup_and_until_k_entries():

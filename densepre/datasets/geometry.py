@@ -3,15 +3,21 @@
 Every geometry-tracked view (see :class:`densepre.datasets.transforms.GeoMultiView`) carries a
 vector stored under :data:`GEOMETRY_KEY` with the fields :data:`GEOMETRY_FIELDS`::
 
-    [x1, y1, x2, y2, flip, out_h, out_w, fallback]
+    [x1, y1, x2, y2, flip, out_h, out_w, flags]
 
 * ``(x1, y1, x2, y2)`` — the crop box in *continuous* original-image coordinates, where pixel
   ``(i, j)`` covers ``[j, j+1) x [i, i+1)`` (so a full ``H x W`` image is ``(0, 0, W, H)``);
 * ``flip`` — 1 if the view was flipped horizontally after cropping;
 * ``(out_h, out_w)`` — the view's output size in pixels;
-* ``fallback`` — 1 if the crop had to overlap another view (``min_overlap``) and no try met the
-  constraint, so the last, unconstrained sample was kept (the released Revisiting-Contrastive
-  rule); the algorithms log how many such crops each batch has.
+* ``flags`` — a bit field:
+
+  * :data:`FLAG_FALLBACK` (1): the crop had to overlap another view (``min_overlap``) and no try
+    met the constraint, so the last, unconstrained sample was kept (the released
+    Revisiting-Contrastive rule); the algorithms log how many such crops each batch has;
+  * :data:`FLAG_WARPED` (2): a transform moved the view's pixels in a way the record cannot
+    follow (A⁺'s AutoAugment ``Rotate`` / ``Shear`` / ``Translate``): the box and flip are still
+    the crop's, but they no longer say where a pixel came from. Global losses may use the view;
+    the correspondence functions refuse it.
 
 The model side (cell centres, correspondences between views, batching of the per-sample vectors)
 is :mod:`densepre.models.utils.correspondence`, which reads the same key and layout; the two
@@ -23,18 +29,21 @@ import numpy as np
 
 GEOMETRY_KEY = 'view_geometry'
 VIEW_GROUPS_KEY = 'view_groups'  # group name of each view, e.g. ('global', 'global', 'local')
-GEOMETRY_FIELDS = ('x1', 'y1', 'x2', 'y2', 'flip', 'out_h', 'out_w', 'fallback')
+GEOMETRY_FIELDS = ('x1', 'y1', 'x2', 'y2', 'flip', 'out_h', 'out_w', 'flags')
 GEOMETRY_DIM = len(GEOMETRY_FIELDS)
+FLAG_FALLBACK = 1
+FLAG_WARPED = 2
 
 
 def make_geometry(box: Sequence[float], flip: bool, out_hw: Tuple[int, int],
-                  fallback: bool = False) -> np.ndarray:
+                  fallback: bool = False, warped: bool = False) -> np.ndarray:
     """Pack one view's geometry into the vector stored in data samples."""
     x1, y1, x2, y2 = (float(v) for v in box)
     if not (x2 > x1 and y2 > y1):
         raise ValueError(f'degenerate crop box {box}')
-    return np.array([x1, y1, x2, y2, float(bool(flip)), out_hw[0], out_hw[1],
-                     float(bool(fallback))], dtype=np.float32)
+    flags = FLAG_FALLBACK * bool(fallback) + FLAG_WARPED * bool(warped)
+    return np.array([x1, y1, x2, y2, float(bool(flip)), out_hw[0], out_hw[1], float(flags)],
+                    dtype=np.float32)
 
 
 def fraction_inside(boxes: np.ndarray, ref: np.ndarray) -> np.ndarray:

@@ -209,7 +209,7 @@ def random_batch(sizes: List[Tuple[int, int]], batch: int, with_geometry: bool,
     """A collated batch as ``default_collate`` + ``PackInputs`` produce it, with random pixels.
 
     ``view_geometry`` is stored like PackInputs stores it: a (V, 8) float32 numpy array
-    ``[x1, y1, x2, y2, flip, out_h, out_w, fallback]`` per sample (crop boxes in a 256 x 256
+    ``[x1, y1, x2, y2, flip, out_h, out_w, flags]`` per sample (crop boxes in a 256 x 256
     image, no fallback crops); ``groups`` (the group name of each view) is stored as
     ``view_groups`` when given.
     """

@@ -8,7 +8,7 @@ from mmcv.transforms.utils import cache_randomness
 from mmpretrain.datasets.transforms import AutoAugment
 
 from densepre.registry import TRANSFORMS
-from .views import _effect, _leaves, _type_name
+from .views import WARPED_KEY, _effect, _leaves, _type_name
 
 __all__ = ['APlusAugment']
 
@@ -22,11 +22,13 @@ class APlusAugment(BaseTransform):
     augmentations); ``prob=0.5`` with the ImageNet policy is A⁺, ``prob=1`` is "AutoAugment only"
     of Table 7. Put it after the crop and before the flip of a geometry-tracked view.
 
-    Geometry: the ImageNet policy contains ``Rotate`` and ``Shear`` (about the view centre, same
-    size, padded). The view geometry recorded by ``GeoMultiView`` stays the crop box and flip,
-    which is what MoCo-style global losses and the constrained crops use; the pixels of a
-    rotated / sheared view are not where a dense correspondence would put them, so do not use
-    A⁺ with a loss that matches locations through the view geometry.
+    Geometry: the ImageNet policy contains ``Rotate``, ``Shear`` and ``Translate`` (about the
+    view centre, same size, padded). The view geometry recorded by ``GeoMultiView`` stays the
+    crop box and flip, which is what MoCo-style global losses and the constrained crops use; but
+    when one of these ops actually ran on a view (its sub-policy was drawn and its own ``prob``
+    fired), the view's pixels are no longer where the box says, so the view is flagged
+    ``FLAG_WARPED`` (``results['view_warped_by']`` names the ops) and the correspondence
+    functions (:mod:`densepre.models.utils.correspondence`) refuse it, naming the view.
 
     Args:
         standard (list[dict]): the default per-view pixel transforms; only transforms that do
@@ -38,7 +40,7 @@ class APlusAugment(BaseTransform):
             ``pad_val=128``).
     """
 
-    view_geometry_effect = 'none'
+    view_geometry_effect = 'marks_warp'
 
     def __init__(self,
                  standard: Sequence[Union[dict, BaseTransform]],
@@ -56,14 +58,31 @@ class APlusAugment(BaseTransform):
         self.standard = Compose(list(standard))
         kwargs = {} if hparams is None else dict(hparams=hparams)
         self.autoaugment = AutoAugment(policies=policies, **kwargs)
+        # per sub-policy: which of its ops move pixels (mmpretrain Rotate / Shear / Translate)
+        self._moving = [[_effect(t) != 'none' for t in sub.transforms]
+                        for sub in self.autoaugment.transforms]
 
     @cache_randomness
     def use_autoaugment(self) -> bool:
         return bool(np.random.rand() < self.prob)
 
-    def transform(self, results: dict) -> dict:
-        branch = self.autoaugment if self.use_autoaugment() else self.standard
-        return branch(results)
+    def transform(self, results: dict) -> Optional[dict]:
+        if not self.use_autoaugment():
+            return self.standard(results)
+        # AutoAugment.transform (mmcv RandomChoice) op by op, to see which moving op ran: the
+        # mmpretrain ops return their input dict untouched when their own prob does not fire
+        idx = self.autoaugment.random_pipeline_index()
+        moved = []
+        for op, moving in zip(self.autoaugment.transforms[idx].transforms, self._moving[idx]):
+            img = results['img']
+            results = op(results)
+            if results is None:
+                return None
+            if moving and results['img'] is not img:
+                moved.append(_type_name(op))
+        if moved:
+            results[WARPED_KEY] = 'APlusAugment: AutoAugment ' + ' + '.join(moved)
+        return results
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(prob={self.prob}, standard={self.standard}, '

@@ -9,8 +9,9 @@ view*: a view pipeline with ``overlap_with=k`` receives view ``k``'s crop box, a
 
 The recorded geometry cannot be silently wrong: a view pipeline is checked when it is built — every
 transform must be one whose effect on the geometry is known (a geometry-recording crop, one
-horizontal flip after it, a whole-image resize, or a photometric transform) — and every sample is
-checked to reach ``GeoMultiView`` uncropped. Anything else is an error naming the transform.
+horizontal flip after it, a whole-image resize, a photometric transform, or one that flags the views
+it warps, like A⁺'s AutoAugment, see ``FLAG_WARPED``) — and every sample is checked to reach
+``GeoMultiView`` uncropped. Anything else is an error naming the transform.
 """
 import copy
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -27,11 +28,13 @@ from ..geometry import GEOMETRY_KEY, VIEW_GROUPS_KEY, fraction_inside, make_geom
 CROP_BOX_KEY = 'view_crop_box'  # crop so far, original-image coordinates
 REF_BOX_KEY = 'view_reference_box'  # crop box of the view this one must overlap
 FALLBACK_KEY = 'view_overlap_fallback'  # the overlap constraint was not met: last try kept
+WARPED_KEY = 'view_warped_by'  # names the transform that moved the pixels (flag FLAG_WARPED)
 
 # Effect of a transform on the view geometry, by registered type name. A transform class of
 # one's own can declare its effect with a class attribute ``view_geometry_effect`` (one of
-# EFFECTS). Unknown transforms are refused.
-EFFECTS = ('none', 'crop', 'flip', 'resize')
+# EFFECTS). Unknown transforms are refused. 'marks_warp': may move pixels in a way the record
+# cannot follow, and then names itself under WARPED_KEY, so the view is flagged FLAG_WARPED.
+EFFECTS = ('none', 'crop', 'flip', 'resize', 'marks_warp')
 KNOWN_EFFECTS: Dict[str, str] = {
     # photometric: pixels change, coordinates do not
     **{name: 'none' for name in (
@@ -86,7 +89,8 @@ class GeoRandomResizedCrop(RandomResizedCrop):
             ``overlap_with``; a group with one needs the other). Revisiting-Contrastive: 0.2 in
             the paper's appendix, 0.1 in the released code.
         overlap_tries (int): samples drawn before giving up; the last one is kept (unconstrained),
-            as in the released code, and flagged in the view geometry (``fallback`` = 1).
+            as in the released code, and flagged in the view geometry (``flags`` bit
+            ``FLAG_FALLBACK``).
             Defaults to 10.
         **kwargs: ``RandomResizedCrop`` arguments (``scale``, ``crop_ratio_range``, ...).
     """
@@ -332,7 +336,8 @@ class GeoMultiView(BaseTransform):
                                  f"flip_direction={out.get('flip_direction')!r}")
             imgs.append(out['img'])
             geoms.append(make_geometry(_current_box(out), flip, out['img'].shape[:2],
-                                       fallback=out.get(FALLBACK_KEY, False)))
+                                       fallback=out.get(FALLBACK_KEY, False),
+                                       warped=bool(out.get(WARPED_KEY))))
         results['img'] = imgs
         results['img_shape'] = [img.shape[:2] for img in imgs]
         results[GEOMETRY_KEY] = np.stack(geoms)

@@ -3,14 +3,16 @@
 The data pipeline (:class:`densepre.datasets.transforms.GeoMultiView`) stores, for every view, a
 vector under the data-sample key :data:`GEOMETRY_KEY` with the fields :data:`GEOMETRY_FIELDS`::
 
-    [x1, y1, x2, y2, flip, out_h, out_w, fallback]
+    [x1, y1, x2, y2, flip, out_h, out_w, flags]
 
 * ``(x1, y1, x2, y2)`` — the crop box in *continuous* original-image coordinates, where pixel
   ``(i, j)`` covers ``[j, j+1) x [i, i+1)`` (a full ``H x W`` image is ``(0, 0, W, H)``);
 * ``flip`` — 1 if the view was flipped horizontally after cropping;
 * ``(out_h, out_w)`` — the view's output size in pixels;
-* ``fallback`` — 1 if the crop was constrained to overlap another view but no try met the
-  constraint, so the last (unconstrained) sample was kept.
+* ``flags`` — bit field: :data:`FLAG_FALLBACK` (1) the crop was constrained to overlap another
+  view but no try met the constraint, so the last (unconstrained) sample was kept;
+  :data:`FLAG_WARPED` (2) a transform moved the view's pixels in a way the record cannot follow
+  (A⁺'s AutoAugment ``Rotate`` / ``Shear`` / ``Translate``).
 
 A view is ``flip ∘ resize ∘ crop`` of the original image, so a point with normalised view
 coordinates ``(u, v) ∈ [0, 1]²`` came from::
@@ -23,7 +25,9 @@ This is exact for pixel-centre resizing (output pixel ``j`` samples input positi
 Feature maps (stride-s CNN maps, ViT patch grids) are assumed to tile the view uniformly, so cell
 ``(r, c)`` of an ``h x w`` map has centre ``((c + 0.5)/w, (r + 0.5)/h)``. A grid that does not tile
 the view (a 100-px view with 16-px patches: the ViT drops 4 px) would give wrong centres, so every
-function that maps cells checks it and raises instead.
+function that maps cells checks it and raises instead. Likewise every function that maps points
+raises, naming the view, for a view flagged :data:`FLAG_WARPED` (:func:`check_trackable`): its
+box and flip do not say where its pixels came from.
 
 * CLoVE Sec. 3.3 / PixPro: distances between cell centres of two views in image coordinates,
   normalised by the larger cell diagonal (:func:`cell_distances`);
@@ -41,14 +45,17 @@ import torch
 
 #: data-sample field holding the (V, 8) view geometries written by GeoMultiView.
 GEOMETRY_KEY = 'view_geometry'
-GEOMETRY_FIELDS = ('x1', 'y1', 'x2', 'y2', 'flip', 'out_h', 'out_w', 'fallback')
+GEOMETRY_FIELDS = ('x1', 'y1', 'x2', 'y2', 'flip', 'out_h', 'out_w', 'flags')
 GEOMETRY_DIM = len(GEOMETRY_FIELDS)
-FALLBACK_FIELD = GEOMETRY_FIELDS.index('fallback')
+FLAGS_FIELD = GEOMETRY_FIELDS.index('flags')
+FALLBACK_FIELD = FLAGS_FIELD  # the field that holds FLAG_FALLBACK (read it with has_flag)
+FLAG_FALLBACK = 1
+FLAG_WARPED = 2
 
 __all__ = [
-    'GEOMETRY_KEY', 'GEOMETRY_FIELDS', 'GEOMETRY_DIM', 'cell_centers', 'view_to_image',
-    'image_to_view', 'cell_centers_in_image', 'match_cells', 'cell_diagonal', 'cell_distances',
-    'stack_geometries', 'check_grid_tiles_views'
+    'GEOMETRY_KEY', 'GEOMETRY_FIELDS', 'GEOMETRY_DIM', 'FLAG_FALLBACK', 'FLAG_WARPED', 'has_flag',
+    'check_trackable', 'cell_centers', 'view_to_image', 'image_to_view', 'cell_centers_in_image',
+    'match_cells', 'cell_diagonal', 'cell_distances', 'stack_geometries', 'check_grid_tiles_views'
 ]
 
 
@@ -56,6 +63,27 @@ def _check(geom: torch.Tensor) -> torch.Tensor:
     if geom.shape[-1] != GEOMETRY_DIM:
         raise ValueError(f'view geometry must end in {GEOMETRY_DIM} fields '
                          f'{GEOMETRY_FIELDS}, got shape {tuple(geom.shape)}')
+    return geom
+
+
+def has_flag(geom: torch.Tensor, flag: int) -> torch.Tensor:
+    """Boolean (...,) mask of the views of ``geom`` (..., 8) whose ``flags`` have ``flag``."""
+    return (_check(torch.as_tensor(geom))[..., FLAGS_FIELD].long() & int(flag)) != 0
+
+
+def check_trackable(geom: torch.Tensor, what: str = 'view geometry') -> torch.Tensor:
+    """Raise, naming the views, if any view of ``geom`` (..., 8) is flagged
+    :data:`FLAG_WARPED`; returns ``geom``."""
+    warped = has_flag(geom, FLAG_WARPED)
+    if bool(warped.any()):
+        where = [tuple(i) for i in warped.nonzero().tolist()]
+        shown = ', '.join(map(str, where[:5])) + (', ...' if len(where) > 5 else '')
+        raise ValueError(
+            f'{what}: {len(where)} view(s) at index {shown} of a geometry tensor of shape '
+            f'{tuple(geom.shape)} are flagged warped (flags & {FLAG_WARPED}): a transform such '
+            "as A+'s AutoAugment Rotate / Shear / Translate moved their pixels after the crop, "
+            'so their crop box and flip do not say where a pixel came from and no correspondence '
+            'can be computed. Keep such augmentations out of the views a dense loss matches.')
     return geom
 
 
@@ -97,7 +125,7 @@ def view_to_image(uv: torch.Tensor, geom: torch.Tensor) -> torch.Tensor:
 
     ``geom`` is (..., 8) with the same leading dims as ``uv`` (or broadcastable).
     """
-    geom = _check(geom).to(uv.dtype)
+    geom = check_trackable(_check(geom), 'view_to_image').to(uv.dtype)
     x1, y1, x2, y2, flip = (geom[..., i, None] for i in range(5))
     u = torch.where(flip > 0.5, 1.0 - uv[..., 0], uv[..., 0])
     x = x1 + u * (x2 - x1)
@@ -109,7 +137,7 @@ def image_to_view(xy: torch.Tensor,
                   geom: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """Inverse of :func:`view_to_image`: returns ``(uv, inside)`` where ``inside`` marks points
     that fall in the view (``0 <= u, v < 1``)."""
-    geom = _check(geom).to(xy.dtype)
+    geom = check_trackable(_check(geom), 'image_to_view').to(xy.dtype)
     x1, y1, x2, y2, flip = (geom[..., i, None] for i in range(5))
     u = (xy[..., 0] - x1) / (x2 - x1)
     v = (xy[..., 1] - y1) / (y2 - y1)
@@ -131,7 +159,7 @@ def cell_centers_in_image(geom: torch.Tensor, hw: Tuple[int, int],
     Returns:
         (..., h*w, 2) ``xy`` in original-image pixels, cells in row-major order.
     """
-    geom = _check(torch.as_tensor(geom))
+    geom = check_trackable(_check(torch.as_tensor(geom)), 'cell_centers_in_image')
     check_grid_tiles_views(geom, hw, stride)
     uv = cell_centers(*hw, device=geom.device)
     uv = uv.expand(*geom.shape[:-1], *uv.shape)
@@ -150,8 +178,10 @@ def match_cells(geom_src: torch.Tensor, hw_src: Tuple[int, int],
     Returns:
         (..., h_src*w_src) long tensor of row-major destination cell indices.
     """
-    xy = cell_centers_in_image(geom_src, hw_src, stride_src)
-    geom_dst = _check(torch.as_tensor(geom_dst).to(xy.device))
+    geom_dst = check_trackable(_check(torch.as_tensor(geom_dst)), 'match_cells (destination)')
+    xy = cell_centers_in_image(check_trackable(geom_src, 'match_cells (source)'), hw_src,
+                               stride_src)
+    geom_dst = geom_dst.to(xy.device)
     check_grid_tiles_views(geom_dst, hw_dst, stride_dst)
     uv, inside = image_to_view(xy, geom_dst)
     h, w = hw_dst
@@ -163,7 +193,7 @@ def match_cells(geom_src: torch.Tensor, hw_src: Tuple[int, int],
 
 def cell_diagonal(geom: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
     """Diagonal of one feature-map cell in original-image pixels: (...,)."""
-    geom = _check(torch.as_tensor(geom))
+    geom = check_trackable(_check(torch.as_tensor(geom)), 'cell_diagonal')
     bin_w = (geom[..., 2] - geom[..., 0]) / hw[1]
     bin_h = (geom[..., 3] - geom[..., 1]) / hw[0]
     return torch.sqrt(bin_w**2 + bin_h**2)
@@ -180,8 +210,10 @@ def cell_distances(geom_a: torch.Tensor, hw_a: Tuple[int, int],
     Returns:
         (..., h_a*w_a, h_b*w_b) normalised distances.
     """
-    xy_a = cell_centers_in_image(geom_a, hw_a, stride_a)
-    xy_b = cell_centers_in_image(geom_b, hw_b, stride_b)
+    xy_a = cell_centers_in_image(check_trackable(geom_a, 'cell_distances (views a)'), hw_a,
+                                 stride_a)
+    xy_b = cell_centers_in_image(check_trackable(geom_b, 'cell_distances (views b)'), hw_b,
+                                 stride_b)
     dist = torch.cdist(xy_a, xy_b)
     scale = torch.maximum(cell_diagonal(geom_a, hw_a), cell_diagonal(geom_b, hw_b))
     return dist / scale[..., None, None]

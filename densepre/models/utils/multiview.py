@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .correspondence import FALLBACK_FIELD, GEOMETRY_KEY, stack_geometries
+from .correspondence import FLAG_FALLBACK, GEOMETRY_KEY, has_flag, stack_geometries
 
 #: data-sample field holding the group name of each view (written by GeoMultiView).
 VIEW_GROUPS_KEY = 'view_groups'
@@ -30,7 +30,7 @@ def count_fallback_crops(data_samples: Optional[Sequence], device=None) -> torch
     geometry), as a float tensor for the loss dict, so it is logged every iteration."""
     if not data_samples or getattr(data_samples[0], GEOMETRY_KEY, None) is None:
         return torch.zeros((), device=device)
-    return stack_geometries(data_samples)[..., FALLBACK_FIELD].sum().to(device)
+    return has_flag(stack_geometries(data_samples), FLAG_FALLBACK).sum().float().to(device)
 
 
 class ViewPairs:
