@@ -226,10 +226,10 @@ def test_bf16_conv_weight_grad_on_1x1_maps(cpu_bf16):
     # the guard is needed: unguarded bf16 puts non-zeros (often 1e25+) in the padding-only taps
     centre = torch.zeros(3, 3, dtype=torch.bool)
     centre[1, 1] = True
-    if not any(g[:, :, ~centre].abs().max() > 0 for g in unguarded):
+    wrong = [g for g in unguarded if not (g[:, :, ~centre] == 0).all()]  # incl. NaN / inf
+    if not wrong:
         pytest.skip('this torch/oneDNN build computes the bf16 weight gradient right '
                     '(densepre/engine/cpu_bf16_conv.py may be unnecessary)')
-    assert max(rel_err(g, ref) for g in unguarded) > 1e-2
 
 
 def test_bf16_conv_guard_covers_every_wrong_geometry():
@@ -244,7 +244,8 @@ def test_bf16_conv_guard_covers_every_wrong_geometry():
             conv = torch.nn.Conv2d(64, 128, (1, k), stride=(1, s), padding=(0, p), bias=False)
             x = torch.randn(8, 64, 3, w)
             _, ref = conv_weight_grad(conv, x, bf16=False)
-            if max(rel_err(conv_weight_grad(conv, x)[1], ref) for _ in range(2)) > 5e-2:
+            errs = [rel_err(conv_weight_grad(conv, x)[1], ref) for _ in range(2)]
+            if not all(e <= 5e-2 for e in errs):  # NaN / inf count as wrong
                 wrong.append((w, k, s, p))
             if bf16_weight_grad_unsafe(conv, x):
                 unsafe.append((w, k, s, p))
