@@ -270,7 +270,10 @@ def test_bf16_conv_guard_scope():
     with torch.autocast('cpu', dtype=torch.float16):
         assert net[0](tiny).dtype == torch.float16
     twin = copy.deepcopy(net)
-    assert is_guarded(twin[0]) and twin[0].forward.__self__ is twin[0]
+    assert is_guarded(twin[0]) and twin[0].forward.args[0] is twin[0]
+    import pickle
+    again = pickle.loads(pickle.dumps(net))  # torch.save(model) works too
+    assert is_guarded(again[0]) and again[0].forward.args[0] is again[0]
     with torch.no_grad():
         twin[0].weight.zero_()
     assert twin[0](tiny).abs().max() == twin[0].bias.abs().max()  # runs the copy's weights

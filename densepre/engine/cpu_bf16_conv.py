@@ -17,7 +17,7 @@ gradient to compute. Such maps are tiny (the cost is negligible); every other co
 teacher's (no gradient) and every GPU run are untouched. ``DenseAmpOptimWrapper`` applies it on
 CPU bf16.
 """
-import types
+import functools
 
 import torch
 import torch.nn as nn
@@ -51,7 +51,7 @@ def guard_cpu_bf16_convs(model: nn.Module) -> int:
     for m in model.modules():
         if (isinstance(m, nn.Conv2d) and not getattr(m, _GUARDED, False)
                 and any(k > 1 and s > 1 for k, s in zip(m.kernel_size, m.stride))):
-            m.forward = types.MethodType(_guarded_forward, m)
+            m.forward = functools.partial(_guarded_forward, m)
             setattr(m, _GUARDED, True)
             count += 1
     return count
