@@ -20,7 +20,8 @@ any, float32 (explicit)     fp32 ``OptimWrapper``: AMP switched off in the confi
 ==========================  ==========================================================  ==========
 
 bf16 has fp32's exponent range, so its gradients do not underflow and loss scaling is neither
-needed nor wanted. "bf16 instructions" = ``avx512_bf16`` or ``amx_bf16`` (x86) / ``bf16``
+needed nor wanted. On CPU bf16 the wrapper also runs the few strided convolutions whose bf16
+weight gradient oneDNN computes wrongly in fp32 (:mod:`densepre.engine.cpu_bf16_conv`). "bf16 instructions" = ``avx512_bf16`` or ``amx_bf16`` (x86) / ``bf16``
 (Arm) in /proc/cpuinfo; ``DENSEPRE_CPU_BF16=0`` (or ``1``) overrides the detection.
 """
 import logging
@@ -34,6 +35,7 @@ from mmengine.logging import print_log
 from mmengine.optim import OptimWrapper
 
 from densepre.registry import OPTIM_WRAPPERS
+from .cpu_bf16_conv import guard_cpu_bf16_convs
 
 AMP_DTYPES = ('float16', 'bfloat16')
 AMP_WRAPPERS = ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper', 'DenseAmpOptimWrapper',
@@ -227,7 +229,10 @@ class DenseAmpOptimWrapper(OptimWrapper):
     @contextmanager
     def optim_context(self, model: nn.Module):
         """MMEngine's context (no grad sync while accumulating) inside an autocast region
-        (``cache_enabled=False`` as in MMEngine's ``AmpOptimWrapper``)."""
+        (``cache_enabled=False`` as in MMEngine's ``AmpOptimWrapper``). On CPU bf16, the model's
+        convolutions get the fp32 fallback of :func:`guard_cpu_bf16_convs` (once)."""
+        if self.device_type == 'cpu' and self.cast_dtype == torch.bfloat16:
+            guard_cpu_bf16_convs(model)
         with super().optim_context(model), torch.autocast(
                 self.device_type, dtype=self.cast_dtype, cache_enabled=False):
             yield
