@@ -32,14 +32,27 @@ def densepre_modules():
     register_all_modules()
 
 
-def _keep_default_scope():
-    """Undo any MMEngine default scope a test (or a fixture) sets: `make test` runs every file in one
-    process, and a scope left at e.g. 'mmdet' makes a later file's densepre build fail."""
+def _manager_classes():
     from mmengine.registry import DefaultScope
-    saved = DefaultScope._instance_dict.copy()
+    from mmengine.visualization import Visualizer
+    classes, todo = [DefaultScope], [Visualizer]
+    while todo:
+        cls = todo.pop()
+        classes.append(cls)
+        todo.extend(cls.__subclasses__())
+    return classes
+
+
+def _keep_default_scope():
+    """Undo the MMEngine default scope and visualizer instances a test (or a fixture) creates:
+    `make test` runs every file in one process. A scope left at e.g. 'mmdet' made a later file's
+    densepre build fail; mmseg's configs name their visualizer 'visualizer', so without this a
+    later Runner reused the first one's instance and wrote into that test's work dir."""
+    saved = {cls: cls._instance_dict.copy() for cls in _manager_classes()}
     yield
-    DefaultScope._instance_dict.clear()
-    DefaultScope._instance_dict.update(saved)
+    for cls in _manager_classes():
+        cls._instance_dict.clear()
+        cls._instance_dict.update(saved.get(cls, {}))
 
 
 keep_default_scope_per_module = pytest.fixture(
