@@ -226,3 +226,16 @@ def test_bad_teacher_options_are_refused():
         build('byol', teacher_buffers='bn')
     with pytest.raises(ValueError, match='1 - tau'):
         EMATeacher({'net': torch.nn.Linear(2, 2)}, momentum=0.99 + 0.02)
+
+
+def test_mixin_refuses_an_algorithm_without_teacher_settings():
+    """An EMATeacherMixin algorithm that does not name its teacher attribute or its EMA arguments
+    is refused when the class is defined, naming what is missing."""
+    import torch.nn as nn
+
+    from densepre.models.utils.ema import EMATeacherMixin
+
+    with pytest.raises(TypeError, match='NoTeacher .*teacher_attr and teacher_kwargs'):
+        type('NoTeacher', (EMATeacherMixin, nn.Module), {})
+    with pytest.raises(TypeError, match='NoKwargs .*teacher_kwargs'):
+        type('NoKwargs', (EMATeacherMixin, nn.Module), {'teacher_attr': 'target_net'})

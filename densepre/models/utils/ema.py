@@ -208,9 +208,15 @@ class EMATeacherMixin:
         """The online modules θ the teacher averages (names = attribute names)."""
         return OrderedDict(backbone=self.backbone, neck=self.neck)
 
-    def teacher_kwargs(self) -> dict:
-        """:class:`EMATeacher` arguments besides the online modules."""
-        raise NotImplementedError
+    def __init_subclass__(cls, **kwargs):
+        """Refuse, when the class is defined, an algorithm that does not say where its teacher
+        lives (``teacher_attr``) and how it averages (``teacher_kwargs()``: the
+        :class:`EMATeacher` arguments besides the online modules)."""
+        super().__init_subclass__(**kwargs)
+        missing = [name for name in ('teacher_attr', 'teacher_kwargs') if not hasattr(cls, name)]
+        if missing:
+            raise TypeError(f'{cls.__name__} uses EMATeacherMixin but does not define '
+                            f'{" and ".join(missing)}')
 
     def build_teacher(self) -> None:
         setattr(self, self.teacher_attr,
