@@ -1,4 +1,38 @@
+import os
+import os.path as osp
+import shutil
+import sys
+
 from setuptools import find_packages, setup
+
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
+
+
+def add_mim_extension():
+    """Put ``configs/``, ``tools/`` and ``model-index.yml`` under ``densepre/.mim`` so that
+    OpenMMLab's ``mim`` (``mim search / train / test densepre``) finds them in the installed
+    package, as OpenMMLab repositories do: symlinks for an editable install, copies for a build."""
+    if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
+        mode = 'symlink'
+    elif {'sdist', 'bdist_wheel', 'build', 'install'} & set(sys.argv):
+        mode = 'copy'
+    else:
+        return
+    repo = osp.dirname(osp.abspath(__file__))
+    mim_dir = osp.join(repo, 'densepre', '.mim')
+    os.makedirs(mim_dir, exist_ok=True)
+    for name in MIM_FILES:
+        src, dst = osp.join(repo, name), osp.join(mim_dir, name)
+        if osp.islink(dst) or osp.isfile(dst):
+            os.remove(dst)
+        elif osp.isdir(dst):
+            shutil.rmtree(dst)
+        if mode == 'symlink':
+            os.symlink(osp.relpath(src, mim_dir), dst)
+        elif osp.isdir(src):
+            shutil.copytree(src, dst)
+        else:
+            shutil.copyfile(src, dst)
 
 
 def read_version():
@@ -16,6 +50,7 @@ def parse_requirements(fname):
         ]
 
 
+add_mim_extension()
 setup(
     name='densepre',
     version=read_version(),
@@ -25,7 +60,7 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
     include_package_data=True,
-    package_data={'densepre.datasets': ['meta/*.txt']},
+    package_data={'densepre.datasets': ['meta/*.txt'], 'densepre': ['.mim/**/*']},
     python_requires='>=3.9',
     install_requires=parse_requirements('requirements/runtime.txt'),
     extras_require={

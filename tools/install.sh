@@ -20,7 +20,7 @@ python=${PYTHON:-python3}
 mmcv_version=2.1.0
 log() { printf '[install %(%H:%M:%S)T] %s\n' -1 "$*"; }
 
-req_files=("$repo"/requirements/{build,torch,runtime,tests}.txt "$repo/setup.py" "$0")
+req_files=("$repo"/requirements/{build,torch,runtime,tests,mim}.txt "$repo/setup.py" "$0")
 stamp_want=$(cat "${req_files[@]}" | sha256sum | cut -c1-16)-cuda${MMCV_CUDA:-0}
 stamp=$venv/.densepre-installed
 if [[ -f $stamp && $(cat "$stamp") == "$stamp_want" ]]; then
@@ -69,8 +69,15 @@ fi
 log "mmcv + OpenMMLab stack + test tools"
 "${pip[@]}" "$wheel_dir"/mmcv-*.whl -r "$repo/requirements/runtime.txt" \
   -r "$repo/requirements/tests.txt" -r "$repo/requirements/build.txt"
+log "openmim (without its opendatalab download client, which pins old setuptools/requests)"
+"${pip[@]}" --no-deps "openmim==0.3.9"
+"${pip[@]}" -r "$repo/requirements/mim.txt" numpy==1.26.4
 log "densepre (editable)"
-"${pip[@]}" --no-deps --no-build-isolation -e "$repo"
+# compat mode: a path entry instead of an import hook, so that the `densepre/.mim` link below
+# (for `mim search/train/test densepre`: mim looks beside the dist-info) never shadows the package.
+"${pip[@]}" --no-deps --no-build-isolation --use-pep517 --config-settings editable_mode=compat -e "$repo"
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+mkdir -p "$site/densepre" && ln -sfn "$repo/densepre/.mim" "$site/densepre/.mim"
 
 "$venv/bin/python" - <<'EOF'
 import mmcv, mmdet, mmengine, mmpretrain, mmseg, torch, torchvision

@@ -75,6 +75,39 @@ def fmt(v) -> str:
     return '-' if v is None else (f'{v:.1f}' if isinstance(v, (int, float)) else str(v))
 
 
+def plot_table(spec: dict, metrics: Sequence[Tuple[str, str]], work_root: str, table: str,
+               out: str) -> List[str]:
+    """The ablation figure of a table (e.g. LEWEL Fig. 3's beta / c curves, CLoVE's Tpos): per
+    metric, the paper's numbers and this sweep's against the table's rows (x tick = the row's
+    labels). Returns the plotted series names."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    rows = spec['rows']
+    ticks = [' / '.join(str(v) for v in row['labels']) for row in rows]
+    evals = [read_eval(work_dir_of(table, row, work_root)) for row in rows]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.4), squeeze=False)
+    series = []
+    for ax, (m, (key, name)) in zip(axes[0], enumerate(metrics)):
+        for label, values, style in (
+                ('paper', [row['paper'][m] for row in rows], 'o--'),
+                ('densepre', [ev.get(key) for ev in evals], 's-')):
+            pts = [(i, v) for i, v in enumerate(values) if v is not None]
+            if pts:
+                ax.plot(*zip(*pts), style, label=label)
+                series.append(f'{name} ({label})')
+        ax.set_xticks(range(len(rows)), ticks, rotation=45, ha='right', fontsize=7)
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.suptitle(spec['caption'], fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return series
+
+
 class Sweep:
     """The ``list`` / ``launch`` / ``collect`` command line of one tool's ablation tables.
 
@@ -139,7 +172,8 @@ class Sweep:
                               help='continue with the next row when one fails')
         p_collect = sub.add_parser('collect', help="the table's layout as markdown")
         p_collect.add_argument('table', choices=sorted(tables))
-        p_collect.add_argument('--out', help='also write the markdown to this file')
+        p_collect.add_argument('--out', help='also write the markdown to this file, and the '
+                               "table's figure beside it (same name, .png)")
         for p in (p_list, p_launch, p_collect):
             p.add_argument('--work-root', default=self.work_root)
         argv = list(sys.argv[1:] if argv is None else argv)
@@ -163,6 +197,10 @@ class Sweep:
             if args.out:
                 with open(args.out, 'w') as f:
                     f.write(md)
+                png = osp.splitext(args.out)[0] + '.png'
+                series = plot_table(tables[args.table], self.metrics, args.work_root,
+                                    args.table, png)
+                print(f'# figure: {png} ({", ".join(series) or "nothing to plot yet"})')
             return 0
 
         rows = tables[args.table]['rows']
