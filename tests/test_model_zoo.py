@@ -153,8 +153,10 @@ def test_reproduce_resumes_at_the_first_unfinished_stage(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_reproduce_demo_table_end_to_end(tmp_path):
-    """Revisiting Table 5 on the demo data: pretraining (1 epoch) -> extraction -> DAVIS -> table."""
+    """Revisiting Table 5 on the demo data: pretraining (the tiny kNN-MoCo, 1 epoch) ->
+    extraction -> DAVIS propagation -> the table with the paper's rows."""
     cmd = [PYTHON, osp.join(REPO, 'tools/reproduce.py'), 'revisiting', '5', '--demo',
+           '--pretrain-config', 'tests/configs/knn-mocov2_r18_tiny.py',
            '--work-dir', str(tmp_path / 'wd'), '--demo-data', str(tmp_path / 'data'),
            '--pretrain-options', 'train_cfg.max_epochs=1']
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO)

@@ -258,8 +258,10 @@ class Chain:
         opts = list(a.pretrain_options or [])
         if a.demo:
             from mmengine.config import Config
-            opts.append(f'train_dataloader.dataset.data_root={self.data_root()}/imagenet/')
-            hooks = Config.fromfile(osp.join(REPO, cfg)).get('custom_hooks', [])
+            config = Config.fromfile(osp.join(REPO, cfg))
+            images = 'coco' if config.train_dataloader.dataset.type == 'CocoImages' else 'imagenet'
+            opts.append(f'train_dataloader.dataset.data_root={self.data_root()}/{images}/')
+            hooks = config.get('custom_hooks', [])
             opts += [f'custom_hooks.{i}.data_root={self.data_root()}/VOCdevkit/VOC2012'
                      for i, h in enumerate(hooks) if h.get('type') == 'DenseProbeHook']
         tail = ['--work-dir', wd] + (['--cfg-options', *opts] if opts else [])
