@@ -86,7 +86,8 @@ def test_mim_search_lists_the_metafile_models(tmp_path):
 
 @pytest.mark.slow
 def test_mim_train_and_test_on_tiny_configs(tmp_path, demo_root):
-    """``mim train densepre`` (pretraining, then the demo FCN) and ``mim test densepre``."""
+    """``mim train densepre`` (a pretraining config) and ``mim test densepre`` (the demo FCN,
+    fine-tuned for 2 iterations from that pretraining by tools/benchmarks/finetune.py)."""
     proc = _mim('train', 'densepre', osp.join(REPO, 'tests/configs/mocov2_r18_tiny.py'),
                 '--work-dir', str(tmp_path / 'pre'), '--cfg-options', *data_opts(demo_root),
                 'train_cfg.max_epochs=1', cwd=tmp_path)
@@ -96,9 +97,15 @@ def test_mim_train_and_test_on_tiny_configs(tmp_path, demo_root):
     data = [f'{d}.dataset.data_root={voc}' for d in
             ('train_dataloader', 'val_dataloader', 'test_dataloader')]
     seg = 'fcn_r18-d8_1xb8-300it_demo-voc-96x96.py'  # found in densepre/.mim/configs by name
-    proc = _mim('train', 'densepre', seg, '--work-dir', str(tmp_path / 'seg'), '--cfg-options',
-                *data, 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-                'default_hooks.checkpoint.interval=2', cwd=tmp_path)
+    # a fine-tuned model to test: the demo FCN, 2 iterations from the mim-trained checkpoint
+    proc = subprocess.run(
+        [PYTHON, osp.join(REPO, 'tools/benchmarks/finetune.py'),
+         osp.join(REPO, 'configs/demo', seg), str(tmp_path / 'pre' / 'epoch_1.pth'),
+         '--no-test', '--work-dir', str(tmp_path / 'seg'), '--cfg-options', *data,
+         'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+         'default_hooks.checkpoint.interval=2'],
+        env=dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO), capture_output=True,
+        text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = tmp_path / 'seg' / 'iter_2.pth'
     assert ckpt.is_file()
