@@ -18,10 +18,12 @@ reference branch (backbone + cluster head) is an :class:`EMATeacher` of the stud
 ``position_accuracy`` on Ω and ``intersecting`` (the fraction of query patches in Ω).
 """
 from collections import OrderedDict
+from math import cos, pi
 from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
+from mmengine.logging import MessageHub
 from mmpretrain.models import BaseSelfSupervisor
 
 from densepre.registry import MODELS
@@ -30,6 +32,31 @@ from ..utils.ema import EMATeacher
 from ..utils.masking import gather_tokens, num_visible, visible_token_indices
 from ..utils.multiview import MultiViewBatch
 from ..utils.patch_tracker import query_box_in_reference, track_patches
+
+
+class OffsetScheduleEMATeacher(EMATeacher):
+    """:class:`EMATeacher` whose cosine schedule index is ``k = updates done − offset``.
+
+    densepre's teacher (as mmpretrain's ``CosineEMA``) averages θ_k, the student after ``k``
+    optimizer steps, at the start of step ``k`` with ``τ(k)``. The authors' LOCA code averages
+    the same θ_k right after optimizer step ``k − 1`` with ``τ(k − 1)``: ``offset=1``. The value
+    is computed in float64 (the release's is float32).
+    """
+
+    def __init__(self, *args, offset: int = 0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.offset = int(offset)
+
+    def current_momentum(self) -> float:
+        if self.end_momentum is None:
+            return self.momentum
+        max_iters = MessageHub.get_current_instance().get_info('max_iters')
+        if max_iters is None:
+            raise RuntimeError('the cosine EMA schedule needs the total number of iterations: '
+                               'MessageHub info "max_iters" is not set (the Runner sets it)')
+        k = max(int(self.steps) - self.offset, 0)
+        annealing = (cos(pi * k / float(max_iters)) + 1) / 2
+        return self.end_momentum - (self.end_momentum - self.momentum) * annealing
 
 
 @MODELS.register_module()
@@ -47,6 +74,10 @@ class LOCA(BaseSelfSupervisor):
         reference_masking (str): ``'structured'`` (consecutive run) or ``'unstructured'``.
         base_momentum / end_momentum (float): ``1 − τ`` of the teacher at the start / end of the
             cosine schedule (0.004 → 0: τ 0.996 → 1).
+        momentum_schedule_offset (int): 0 — the averaging of θ_k (the student after k
+            optimizer steps) uses τ(k) (densepre's, mmpretrain's ``CosineEMA``); 1 — it uses
+            τ(k − 1), as the authors' code (EMA right after each optimizer step, with the
+            step's own index). See :class:`OffsetScheduleEMATeacher`.
         position_targets (str): ``'all'`` — every query patch predicts its position (Eq. 2);
             ``'central'`` — only each query's central patch (patch ``(h//2, w//2)``; none when
             token dropping removed it), LOCA Table 5's second row. The cluster loss always uses
@@ -76,6 +107,7 @@ class LOCA(BaseSelfSupervisor):
                  reference_masking: str = 'structured',
                  base_momentum: float = 0.004,
                  end_momentum: float = 0.,
+                 momentum_schedule_offset: int = 0,
                  position_targets: str = 'all',
                  cluster_level: str = 'patch',
                  position_mode: str = 'query_reference',
@@ -117,8 +149,16 @@ class LOCA(BaseSelfSupervisor):
                              'cluster_head')
         self.position_mode = position_mode
         self.patch_size = int(self.backbone.patch_size)
-        self.teacher = EMATeacher(self.online_modules(), momentum=base_momentum,
-                                  end_momentum=end_momentum, buffers='copy')
+        if momentum_schedule_offset not in (0, 1):
+            raise ValueError(f'momentum_schedule_offset must be 0 (densepre) or 1 (the '
+                             f"authors' code), got {momentum_schedule_offset!r}")
+        if momentum_schedule_offset:
+            self.teacher = OffsetScheduleEMATeacher(
+                self.online_modules(), momentum=base_momentum, end_momentum=end_momentum,
+                buffers='copy', offset=momentum_schedule_offset)
+        else:
+            self.teacher = EMATeacher(self.online_modules(), momentum=base_momentum,
+                                      end_momentum=end_momentum, buffers='copy')
 
     def online_modules(self) -> Dict[str, nn.Module]:
         """The student modules the teacher averages (those that see the reference)."""
