@@ -111,6 +111,17 @@ def test_gelu_choice_reaches_every_module(path, approximate):
     assert (tanh - exact).abs().max() > 1e-4  # the two are distinguishable
 
 
+class _NoStep:
+    """An optimizer wrapper stand-in for one forward (no update)."""
+
+    def optim_context(self, model):
+        import contextlib
+        return contextlib.nullcontext()
+
+    def update_params(self, loss):
+        pass
+
+
 def frac_beyond(x, k):
     return float((x.abs() > k * x.std()).double().mean())
 
@@ -183,6 +194,30 @@ def test_release_inits_have_the_flax_distributions():
     assert float(default.cluster_head.prototypes.norm(dim=1).mean()) < 0.7
 
 
+def test_visible_reference_tokens_paper_and_release_rounding(demo_root):
+    """eta = 0.8 of 196: the paper's N - floor(eta N) = 40 visible, the release's
+    int(0.2 * 196) = 39 (`-release`); the loss gives the position head that many keys."""
+    from densepre.registry import DATASETS, MODELS
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    got = {}
+    for path in (PAPER, RELEASE):
+        cfg = tiny_cfg(path)
+        cfg.train_dataloader.dataset.data_root = f'{demo_root}/imagenet/'
+        model = MODELS.build(cfg.model)
+        got[path] = [model.num_visible(n) for n in (196, 16, 36)]
+        keys = []
+        model.position_head.register_forward_pre_hook(
+            lambda mod, args: keys.append(args[1].shape[1]))
+        dataset = DATASETS.build(cfg.train_dataloader.dataset)
+        batch = default_collate([dataset[i] for i in range(2)])
+        model.train_step(batch, _NoStep())
+        assert keys and set(keys) == {model.num_visible(16)}, path  # 4x4 tiny reference
+    assert got[PAPER] == [40, 4, 8] and got[RELEASE] == [39, 3, 7]
+    cfg = tiny_cfg(RELEASE)
+    cfg.model.reference_mask_ratio = 1.0
+    assert MODELS.build(cfg.model).num_visible(196) == 0
+
+
 def test_bad_release_options_are_refused():
     from densepre.registry import MODELS
     with pytest.raises(ValueError, match='init_mode'):
@@ -193,6 +228,10 @@ def test_bad_release_options_are_refused():
     with pytest.raises(ValueError, match='act_cfg'):
         MODELS.build(dict(type='LOCAViT', arch='deit-tiny', gelu_approximate='tanh',
                           layer_cfgs=dict(act_cfg=dict(type='GELU'))))
+    with pytest.raises(ValueError, match='reference_visible_rounding'):
+        cfg = tiny_cfg(RELEASE)
+        cfg.model.reference_visible_rounding = 'ceil'
+        MODELS.build(cfg.model)
     with pytest.raises(ValueError, match='momentum_schedule_offset'):
         cfg = tiny_cfg(RELEASE)
         cfg.model.momentum_schedule_offset = 2

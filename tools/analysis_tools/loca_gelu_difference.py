@@ -30,11 +30,11 @@ def parse_args(argv=None):
 
 
 def position_logits(model, reference, query, seed):
-    from densepre.models.utils.masking import gather_tokens, num_visible, visible_token_indices
+    from densepre.models.utils.masking import gather_tokens, visible_token_indices
     torch.manual_seed(seed)
     with torch.no_grad():
         ref, _, _ = model.backbone.forward_tokens(reference)
-        keep = num_visible(ref.shape[1], model.reference_mask_ratio)
+        keep = model.num_visible(ref.shape[1])
         kv = gather_tokens(ref, visible_token_indices(ref.shape[0], ref.shape[1], keep,
                                                       model.reference_masking))
         tokens, _, _ = model.backbone.forward_tokens(query, model.query_keep_tokens)

@@ -18,7 +18,7 @@ reference branch (backbone + cluster head) is an :class:`EMATeacher` of the stud
 ``position_accuracy`` on Ω and ``intersecting`` (the fraction of query patches in Ω).
 """
 from collections import OrderedDict
-from math import cos, pi
+from math import cos, floor, pi
 from typing import Dict, List, Optional
 
 import torch
@@ -72,6 +72,9 @@ class LOCA(BaseSelfSupervisor):
             fewer patches keep all.
         reference_mask_ratio (float): η (0.8).
         reference_masking (str): ``'structured'`` (consecutive run) or ``'unstructured'``.
+        reference_visible_rounding (str): ``'paper'`` — ``N − ⌊ηN⌋`` visible reference tokens
+            (40 of 196 at η = 0.8, the paper's count); ``'release'`` — ``⌊(1 − η)N⌋`` (the
+            authors' ``int(0.2 * 196)`` = 39). η = 1 leaves none either way.
         base_momentum / end_momentum (float): ``1 − τ`` of the teacher at the start / end of the
             cosine schedule (0.004 → 0: τ 0.996 → 1).
         momentum_schedule_offset (int): 0 — the averaging of θ_k (the student after k
@@ -105,6 +108,7 @@ class LOCA(BaseSelfSupervisor):
                  query_keep_tokens: int = 70,
                  reference_mask_ratio: float = 0.8,
                  reference_masking: str = 'structured',
+                 reference_visible_rounding: str = 'paper',
                  base_momentum: float = 0.004,
                  end_momentum: float = 0.,
                  momentum_schedule_offset: int = 0,
@@ -126,6 +130,10 @@ class LOCA(BaseSelfSupervisor):
         num_visible(1, self.reference_mask_ratio)  # validates η
         visible_token_indices(1, 1, 1, reference_masking)  # validates the mode
         self.reference_masking = reference_masking
+        if reference_visible_rounding not in ('paper', 'release'):
+            raise ValueError(f"reference_visible_rounding must be 'paper' (N - floor(eta N)) or "
+                             f"'release' (floor((1 - eta) N)), got {reference_visible_rounding!r}")
+        self.reference_visible_rounding = reference_visible_rounding
         if position_targets not in ('all', 'central'):
             raise ValueError(f"position_targets must be 'all' or 'central', got "
                              f'{position_targets!r}')
@@ -167,6 +175,12 @@ class LOCA(BaseSelfSupervisor):
             mods['cluster_head'] = self.cluster_head
         return mods
 
+    def num_visible(self, num_tokens: int) -> int:
+        """Visible reference tokens of ``num_tokens`` (``reference_visible_rounding``)."""
+        if self.reference_visible_rounding == 'release':
+            return int(floor((1 - self.reference_mask_ratio) * num_tokens + 1e-9))
+        return num_visible(num_tokens, self.reference_mask_ratio)
+
     def extract_feat(self, inputs: torch.Tensor):
         return self.backbone(inputs)
 
@@ -190,7 +204,7 @@ class LOCA(BaseSelfSupervisor):
         if self.position_head.num_positions != num:
             raise ValueError(f'the position head classifies {self.position_head.num_positions} '
                              f'positions but the view has {num} patches')
-        keep = num_visible(num, self.reference_mask_ratio)
+        keep = self.num_visible(num)
         if keep == 0:
             raise ValueError('single-view position prediction with eta = 1 leaves no patch to '
                              'attend to')
@@ -223,7 +237,7 @@ class LOCA(BaseSelfSupervisor):
             self.teacher.update(self.online_modules())
             ref_tokens, _, ref_hw = self.teacher['backbone'].forward_tokens(reference)
             num_ref = ref_tokens.shape[1]
-            keep = num_visible(num_ref, self.reference_mask_ratio)
+            keep = self.num_visible(num_ref)
             kv = gather_tokens(ref_tokens, visible_token_indices(
                 batch, num_ref, keep, self.reference_masking, device=reference.device))
             ref_targets = None
