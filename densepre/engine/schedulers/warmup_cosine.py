@@ -9,7 +9,9 @@ from densepre.registry import PARAM_SCHEDULERS
 
 
 class LinearWarmupCosineParamScheduler(_ParamScheduler):
-    """``value(t) = base · min(1, t / W) · (α + (1 − α) · (1 + cos(π · max(0, t − W) / (T − W))) / 2)``
+    """Linear warm-up from 0 to the base value, then cosine decay to ``α`` times it::
+
+        value(t) = base · min(1, t/W) · (α + (1 − α) · (1 + cos(π · max(0, t − W) / (T − W))) / 2)
 
     with ``t`` the step since ``begin`` (0 for the first optimizer step), ``W`` = ``warmup``
     steps and ``T = end − begin``. Unlike MMEngine's ``LinearLR`` (whose start factor must be
