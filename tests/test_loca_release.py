@@ -463,3 +463,40 @@ def test_release_config_trajectory_matches_release_transcription(demo_root):
     assert lrs[0] == 0 and lrs[2] == pytest.approx(1e-3)
     assert max(norms) > 1.0  # clipping was active
     print(f'largest |densepre - release|: {worst}; gradient norms {norms}')
+
+
+def test_release_config_through_train_py(demo_root, tmp_path):
+    """The `-release` config (model narrowed, 32-px views) through tools/train.py: the Runner
+    builds LinearWarmupCosineLR from epochs (4 iterations each, warm-up 1 epoch, 2 epochs) and
+    the lr it logs at every iteration is the release's (0 at the first), the losses are finite
+    and the teacher is saved."""
+    from utils import derived_config, losses_by_iter, run_train
+    tiny = Config.fromfile(TINY)
+    body = f"""
+arch = dict(_delete_=True, embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64)
+model = dict(
+    backbone=dict(arch=arch, img_size=32, patch_size=8),
+    position_head=dict(embed_dims=32, num_heads=2, feedforward_channels=64, num_positions=16),
+    cluster_head=dict(in_channels=32, hid_channels=64, bottleneck_channels=16,
+                      num_prototypes=32),
+    query_keep_tokens=6)
+train_dataloader = dict(batch_size=8, num_workers=0, persistent_workers=False,
+                        dataset=dict(pipeline={tiny.train_dataloader.dataset.pipeline!r}))
+param_scheduler = [dict(type='LinearWarmupCosineLR', warmup=1, eta_min_ratio=0.01,
+                        by_epoch=True, begin=0, end=2, convert_to_iter_based=True)]
+train_cfg = dict(max_epochs=2)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
+randomness = dict(seed=0)
+"""
+    config = derived_config(tmp_path, RELEASE, body)
+    run_train(config, tmp_path / 'work', f'train_dataloader.dataset.data_root={demo_root}/imagenet/')
+    lrs = losses_by_iter(tmp_path / 'work', 'lr')
+    assert sorted(lrs) == list(range(1, 9))
+    for it, lr in lrs.items():
+        assert lr == pytest.approx(scenic_lr(it - 1, 1e-3, 4, 8, 0.01), rel=1e-6, abs=1e-12), it
+    assert lrs[1] == 0.
+    losses = losses_by_iter(tmp_path / 'work')
+    assert len(losses) == 8 and all(math.isfinite(v) for v in losses.values())
+    state = torch.load(tmp_path / 'work' / 'epoch_2.pth', map_location='cpu',
+                       weights_only=False)['state_dict']
+    assert any(k.startswith('teacher.module.cluster_head.') for k in state)
