@@ -232,6 +232,15 @@ def test_bad_release_options_are_refused():
         cfg = tiny_cfg(RELEASE)
         cfg.model.reference_visible_rounding = 'ceil'
         MODELS.build(cfg.model)
+    from mmengine.optim import OptimWrapper
+
+    from densepre.registry import PARAM_SCHEDULERS
+    ow = OptimWrapper(torch.optim.AdamW([nn.Parameter(torch.zeros(1))], lr=1e-3))
+    for bad, match in ((dict(warmup=10, end=10), 'warmup'), (dict(warmup=1), 'finite end'),
+                       (dict(warmup=1, end=5, eta_min_ratio=2.), 'eta_min_ratio')):
+        with pytest.raises(ValueError, match=match):
+            PARAM_SCHEDULERS.build(dict(type='LinearWarmupCosineLR', by_epoch=False, **bad),
+                                   default_args=dict(optimizer=ow))
     with pytest.raises(ValueError, match='momentum_schedule_offset'):
         cfg = tiny_cfg(RELEASE)
         cfg.model.momentum_schedule_offset = 2
