@@ -461,10 +461,9 @@ def test_release_config_trajectory_matches_release_transcription(demo_root):
                                    float(np.abs(p.detach().numpy() - release.p[n]).max()))
             # torch's clip_grad_norm_ divides by norm + 1e-6, the release by the norm: each
             # clipped gradient is scaled by a relative 1e-6 / norm (< 1e-7 here) more, which
-            # Adam turns into <= ~1e-10 per step at lr 1e-3 (measured max 4.6e-10 over the 4
-            # steps; 1.7e-13 when the transcription's clip also adds 1e-6). Every deviation of
-            # the recipe moves parameters by >= 1e-7 (lr 1e-7 instead of 0 at step 0; weight
-            # decay lr * 0.1 * |p|; the EMA index: 6.8e-7 on the teacher).
+            # Adam turns into <= ~1e-10 per step at lr 1e-3 (measured max 3.3e-10 over the 4
+            # steps; 1.8e-13 when the transcription's clip also adds 1e-6). Each densepre
+            # default swapped in moves parameters by >= 2.9e-6 (configs/loca/README.md).
             np.testing.assert_allclose(p.detach().numpy(), release.p[n], rtol=0, atol=2e-9,
                                        err_msg=f'{n} after step {step}')
     model.teacher.update(model.online_modules())  # the averaging of θ_4 (next step's forward)
