@@ -77,7 +77,7 @@ def main(argv=None):
     from densepre.registry import MODELS
     from densepre.utils import register_all_modules
     register_all_modules()
-    from densepre.models.utils.masking import gather_tokens, num_visible, visible_token_indices
+    from densepre.models.utils.masking import gather_tokens, visible_token_indices
     MessageHub.get_current_instance().update_info('max_iters', 10**6)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
@@ -110,7 +110,7 @@ def main(argv=None):
     # fixed tensors for the parts
     with torch.no_grad():
         ref_tokens, _, _ = model.teacher['backbone'].forward_tokens(ref)
-        keep = num_visible(ref_tokens.shape[1], model.reference_mask_ratio)
+        keep = model.num_visible(ref_tokens.shape[1])
         kv = gather_tokens(ref_tokens, visible_token_indices(ref.shape[0], ref_tokens.shape[1],
                                                              keep, model.reference_masking))
         q_tokens = [model.backbone.forward_tokens(x, model.query_keep_tokens)[0].detach()

@@ -46,8 +46,7 @@ def cell_box(index, grid_w, patch):
 def predict(model, inputs, samples, query):
     """(reference image, query image, targets, predictions, visible reference cells, grids)."""
     from densepre.models.utils.correspondence import stack_geometries
-    from densepre.models.utils.masking import (gather_tokens, num_visible,
-                                               visible_token_indices)
+    from densepre.models.utils.masking import gather_tokens, visible_token_indices
     from densepre.models.utils.multiview import MultiViewBatch
     from densepre.models.utils.patch_tracker import track_patches
     views = MultiViewBatch(inputs, samples)
@@ -55,7 +54,7 @@ def predict(model, inputs, samples, query):
     geom = stack_geometries(samples)
     ref_tokens, _, ref_hw = model.teacher['backbone'].forward_tokens(inputs[ref_i])
     n = ref_tokens.shape[1]
-    visible = visible_token_indices(1, n, num_visible(n, model.reference_mask_ratio),
+    visible = visible_token_indices(1, n, model.num_visible(n),
                                     model.reference_masking)
     q_tokens, _, q_hw = model.backbone.forward_tokens(inputs[q_i])
     logits = model.position_head(q_tokens, gather_tokens(ref_tokens, visible))

@@ -18,10 +18,12 @@ reference branch (backbone + cluster head) is an :class:`EMATeacher` of the stud
 ``position_accuracy`` on Ω and ``intersecting`` (the fraction of query patches in Ω).
 """
 from collections import OrderedDict
+from math import cos, floor, pi
 from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
+from mmengine.logging import MessageHub
 from mmpretrain.models import BaseSelfSupervisor
 
 from densepre.registry import MODELS
@@ -30,6 +32,31 @@ from ..utils.ema import EMATeacher
 from ..utils.masking import gather_tokens, num_visible, visible_token_indices
 from ..utils.multiview import MultiViewBatch
 from ..utils.patch_tracker import query_box_in_reference, track_patches
+
+
+class OffsetScheduleEMATeacher(EMATeacher):
+    """:class:`EMATeacher` whose cosine schedule index is ``k = updates done − offset``.
+
+    densepre's teacher (as mmpretrain's ``CosineEMA``) averages θ_k, the student after ``k``
+    optimizer steps, at the start of step ``k`` with ``τ(k)``. The authors' LOCA code averages
+    the same θ_k right after optimizer step ``k − 1`` with ``τ(k − 1)``: ``offset=1``. The value
+    is computed in float64 (the release's is float32).
+    """
+
+    def __init__(self, *args, offset: int = 0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.offset = int(offset)
+
+    def current_momentum(self) -> float:
+        if self.end_momentum is None:
+            return self.momentum
+        max_iters = MessageHub.get_current_instance().get_info('max_iters')
+        if max_iters is None:
+            raise RuntimeError('the cosine EMA schedule needs the total number of iterations: '
+                               'MessageHub info "max_iters" is not set (the Runner sets it)')
+        k = max(int(self.steps) - self.offset, 0)
+        annealing = (cos(pi * k / float(max_iters)) + 1) / 2
+        return self.end_momentum - (self.end_momentum - self.momentum) * annealing
 
 
 @MODELS.register_module()
@@ -45,8 +72,15 @@ class LOCA(BaseSelfSupervisor):
             fewer patches keep all.
         reference_mask_ratio (float): η (0.8).
         reference_masking (str): ``'structured'`` (consecutive run) or ``'unstructured'``.
+        reference_visible_rounding (str): ``'paper'`` — ``N − ⌊ηN⌋`` visible reference tokens
+            (40 of 196 at η = 0.8, the paper's count); ``'release'`` — ``⌊(1 − η)N⌋`` (the
+            authors' ``int(0.2 * 196)`` = 39). η = 1 leaves none either way.
         base_momentum / end_momentum (float): ``1 − τ`` of the teacher at the start / end of the
             cosine schedule (0.004 → 0: τ 0.996 → 1).
+        momentum_schedule_offset (int): 0 — the averaging of θ_k (the student after k
+            optimizer steps) uses τ(k) (densepre's, mmpretrain's ``CosineEMA``); 1 — it uses
+            τ(k − 1), as the authors' code (EMA right after each optimizer step, with the
+            step's own index). See :class:`OffsetScheduleEMATeacher`.
         position_targets (str): ``'all'`` — every query patch predicts its position (Eq. 2);
             ``'central'`` — only each query's central patch (patch ``(h//2, w//2)``; none when
             token dropping removed it), LOCA Table 5's second row. The cluster loss always uses
@@ -74,8 +108,10 @@ class LOCA(BaseSelfSupervisor):
                  query_keep_tokens: int = 70,
                  reference_mask_ratio: float = 0.8,
                  reference_masking: str = 'structured',
+                 reference_visible_rounding: str = 'paper',
                  base_momentum: float = 0.004,
                  end_momentum: float = 0.,
+                 momentum_schedule_offset: int = 0,
                  position_targets: str = 'all',
                  cluster_level: str = 'patch',
                  position_mode: str = 'query_reference',
@@ -94,6 +130,10 @@ class LOCA(BaseSelfSupervisor):
         num_visible(1, self.reference_mask_ratio)  # validates η
         visible_token_indices(1, 1, 1, reference_masking)  # validates the mode
         self.reference_masking = reference_masking
+        if reference_visible_rounding not in ('paper', 'release'):
+            raise ValueError(f"reference_visible_rounding must be 'paper' (N - floor(eta N)) or "
+                             f"'release' (floor((1 - eta) N)), got {reference_visible_rounding!r}")
+        self.reference_visible_rounding = reference_visible_rounding
         if position_targets not in ('all', 'central'):
             raise ValueError(f"position_targets must be 'all' or 'central', got "
                              f'{position_targets!r}')
@@ -117,8 +157,16 @@ class LOCA(BaseSelfSupervisor):
                              'cluster_head')
         self.position_mode = position_mode
         self.patch_size = int(self.backbone.patch_size)
-        self.teacher = EMATeacher(self.online_modules(), momentum=base_momentum,
-                                  end_momentum=end_momentum, buffers='copy')
+        if momentum_schedule_offset not in (0, 1):
+            raise ValueError(f'momentum_schedule_offset must be 0 (densepre) or 1 (the '
+                             f"authors' code), got {momentum_schedule_offset!r}")
+        if momentum_schedule_offset:
+            self.teacher = OffsetScheduleEMATeacher(
+                self.online_modules(), momentum=base_momentum, end_momentum=end_momentum,
+                buffers='copy', offset=momentum_schedule_offset)
+        else:
+            self.teacher = EMATeacher(self.online_modules(), momentum=base_momentum,
+                                      end_momentum=end_momentum, buffers='copy')
 
     def online_modules(self) -> Dict[str, nn.Module]:
         """The student modules the teacher averages (those that see the reference)."""
@@ -126,6 +174,12 @@ class LOCA(BaseSelfSupervisor):
         if self.cluster_head is not None:
             mods['cluster_head'] = self.cluster_head
         return mods
+
+    def num_visible(self, num_tokens: int) -> int:
+        """Visible reference tokens of ``num_tokens`` (``reference_visible_rounding``)."""
+        if self.reference_visible_rounding == 'release':
+            return int(floor((1 - self.reference_mask_ratio) * num_tokens + 1e-9))
+        return num_visible(num_tokens, self.reference_mask_ratio)
 
     def extract_feat(self, inputs: torch.Tensor):
         return self.backbone(inputs)
@@ -150,7 +204,7 @@ class LOCA(BaseSelfSupervisor):
         if self.position_head.num_positions != num:
             raise ValueError(f'the position head classifies {self.position_head.num_positions} '
                              f'positions but the view has {num} patches')
-        keep = num_visible(num, self.reference_mask_ratio)
+        keep = self.num_visible(num)
         if keep == 0:
             raise ValueError('single-view position prediction with eta = 1 leaves no patch to '
                              'attend to')
@@ -183,7 +237,7 @@ class LOCA(BaseSelfSupervisor):
             self.teacher.update(self.online_modules())
             ref_tokens, _, ref_hw = self.teacher['backbone'].forward_tokens(reference)
             num_ref = ref_tokens.shape[1]
-            keep = num_visible(num_ref, self.reference_mask_ratio)
+            keep = self.num_visible(num_ref)
             kv = gather_tokens(ref_tokens, visible_token_indices(
                 batch, num_ref, keep, self.reference_masking, device=reference.device))
             ref_targets = None

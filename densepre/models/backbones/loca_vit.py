@@ -9,10 +9,13 @@ LOCA checkpoint's ``backbone.`` tensors load completely into the Segmenter-linea
 from typing import Optional, Tuple
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.models import VisionTransformer
 
 from densepre.registry import MODELS
+from ..utils.loca_release_init import (check_gelu_approximate, check_init_mode, lecun_normal_,
+                                       xavier_uniform_chunks_)
 
 
 def random_token_indices(batch: int, num_tokens: int, num_keep: int,
@@ -40,6 +43,15 @@ class LOCAViT(VisionTransformer):
             downsampling); mmpretrain's ``'bicubic'`` (no anti-aliasing) is the other option.
         out_type: output of :meth:`forward` (the mmpretrain interface: downstream, probes).
             Defaults to ``'featmap'`` (B, C, h, w).
+        gelu_approximate: ``'none'`` — exact GELU (mmpretrain's, the default); ``'tanh'`` —
+            the tanh approximation, flax's ``nn.gelu`` default that the authors' code runs.
+        init_mode: ``'densepre'`` — mmpretrain's ViT init (position embedding truncated normal
+            std 0.02, torch ``Linear`` / ``Conv2d`` defaults for q/k/v, output projection and
+            patch embedding); ``'release'`` — the authors' flax init: position embedding
+            ``N(0, 1/C)``, q / k / v and output projections Xavier-uniform per ``(C, C)``
+            projection with zero biases, patch embedding LeCun truncated normal with zero bias
+            (:mod:`densepre.models.utils.loca_release_init`). The MLPs (Xavier, bias N(0, 1e-6))
+            and LayerNorms are the same in both.
         **kwargs: other ``VisionTransformer`` arguments.
     """
 
@@ -50,7 +62,17 @@ class LOCAViT(VisionTransformer):
                  drop_path_rate: float = 0.1,
                  pos_embed_interpolation: str = 'bilinear',
                  out_type: str = 'featmap',
+                 gelu_approximate: str = 'none',
+                 init_mode: str = 'densepre',
                  **kwargs) -> None:
+        check_init_mode(init_mode, 'LOCAViT')
+        if check_gelu_approximate(gelu_approximate, 'LOCAViT') != 'none':
+            layer_cfgs = kwargs.pop('layer_cfgs', dict())
+            if not isinstance(layer_cfgs, dict) or 'act_cfg' in layer_cfgs:
+                raise ValueError('LOCAViT: gelu_approximate sets layer_cfgs.act_cfg; give one '
+                                 'or the other (layer_cfgs must then be one dict)')
+            kwargs['layer_cfgs'] = dict(layer_cfgs,
+                                        act_cfg=dict(type='GELU', approximate=gelu_approximate))
         for key in ('with_cls_token', 'final_norm'):
             if key in kwargs:
                 raise ValueError(f'LOCAViT: {key} is fixed (no class token, final LayerNorm)')
@@ -61,6 +83,28 @@ class LOCAViT(VisionTransformer):
                          drop_path_rate=drop_path_rate, with_cls_token=False, final_norm=True,
                          out_type=out_type, interpolate_mode=pos_embed_interpolation, **kwargs)
         self.patch_size = patch_size
+        self.init_mode = init_mode
+        self.gelu_approximate = gelu_approximate
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        pretrained = isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained'
+        if self.init_mode == 'release' and not pretrained:
+            self._init_release()
+
+    @torch.no_grad()
+    def _init_release(self) -> None:
+        """The flax initialisers of the authors' ``ViT4LOCA`` (see ``init_mode``)."""
+        conv = self.patch_embed.projection
+        lecun_normal_(conv.weight)
+        if conv.bias is not None:
+            nn.init.zeros_(conv.bias)
+        nn.init.normal_(self.pos_embed, std=self.embed_dims**-0.5)
+        for layer in self.layers:
+            for proj, chunks in ((layer.attn.qkv, 3), (layer.attn.proj, 1)):
+                xavier_uniform_chunks_(proj.weight, chunks)
+                if proj.bias is not None:
+                    nn.init.zeros_(proj.bias)
 
     def pos_embed_for(self, hw: Tuple[int, int]) -> torch.Tensor:
         """The (1, h*w, C) position embedding of an ``hw`` patch grid."""

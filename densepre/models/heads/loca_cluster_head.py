@@ -6,6 +6,7 @@ from mmengine.dist import all_reduce, get_world_size
 from mmengine.model import BaseModule
 
 from densepre.registry import MODELS
+from ..utils.loca_release_init import check_gelu_approximate, check_init_mode, lecun_normal_
 from ..utils.sinkhorn import sinkhorn_knopp
 
 
@@ -24,17 +25,28 @@ class LOCAClusterHead(BaseModule):
     reference patch, averaged over the intersecting query patches (Eq. 1); plus me-max, the
     negative entropy ``Σ_k p̄_k log p̄_k`` of the mean student prediction over all query patches
     of all ranks (MSN's regulariser).
+
+    ``gelu_approximate``: ``'none'`` (exact GELU, default) or ``'tanh'`` (flax's ``nn.gelu``
+    default, the authors' code). ``init_mode``: ``'densepre'`` — MLP weights normal truncated at
+    ±2 std with std ``fan_in^-1/2`` (variance 0.77 / fan_in), zero biases, prototypes
+    ``nn.Linear``'s default; ``'release'`` — the authors' flax init: MLP weights LeCun truncated
+    normal (variance exactly 1 / fan_in), zero biases, prototypes LeCun truncated normal scaled
+    to unit norm (``norm_kernel_init_fn``). The prototypes' stored norm matters during training:
+    the gradient reaching them is divided by it, and weight decay shrinks it.
     """
 
     def __init__(self, in_channels: int, hid_channels: int = 2048, bottleneck_channels: int = 256,
                  num_prototypes: int = 4096, num_layers: int = 2,
                  student_temperature: float = 0.1, teacher_temperature: float = 0.05,
                  sinkhorn_iterations: int = 3, me_max_weight: float = 1.0,
+                 gelu_approximate: str = 'none', init_mode: str = 'densepre',
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.init_mode = check_init_mode(init_mode, 'LOCAClusterHead')
+        self.gelu_approximate = check_gelu_approximate(gelu_approximate, 'LOCAClusterHead')
         layers, dims = [], in_channels
         for _ in range(num_layers):
-            layers += [nn.Linear(dims, hid_channels), nn.GELU()]
+            layers += [nn.Linear(dims, hid_channels), nn.GELU(approximate=gelu_approximate)]
             dims = hid_channels
         layers.append(nn.Linear(dims, bottleneck_channels))
         self.mlp = nn.Sequential(*layers)
@@ -49,17 +61,25 @@ class LOCAClusterHead(BaseModule):
     def _reset_prototypes(self) -> None:
         nn.init.kaiming_uniform_(self.prototypes, a=5**0.5)  # nn.Linear's default
 
+    @torch.no_grad()
     def init_weights(self) -> None:
         super().init_weights()
-        # LeCun normal (variance 1/fan_in, flax's Dense default as in the authors' code): keeps
-        # the bottleneck's norm ~1, so the L2 normalisation does not amplify its gradient (with
-        # std 0.02 a narrow head shrinks z and its gradient grows as 1/|z|).
+        # std ~ fan_in^-1/2 keeps the bottleneck's norm ~1, so the L2 normalisation does not
+        # amplify its gradient (with std 0.02 a narrow head shrinks z and its gradient grows as
+        # 1/|z|). 'release' is flax's exact LeCun normal.
         for m in self.mlp:
             if isinstance(m, nn.Linear):
-                std = m.in_features**-0.5
-                nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
+                if self.init_mode == 'release':
+                    lecun_normal_(m.weight)
+                else:
+                    std = m.in_features**-0.5
+                    nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
                 nn.init.zeros_(m.bias)
-        self._reset_prototypes()
+        if self.init_mode == 'release':
+            lecun_normal_(self.prototypes)
+            self.prototypes /= self.prototypes.norm(dim=1, keepdim=True) + 1e-10
+        else:
+            self._reset_prototypes()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Cosine logits (..., K) of tokens (..., C)."""

@@ -6,6 +6,8 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from densepre.registry import MODELS
+from ..utils.loca_release_init import (check_gelu_approximate, check_init_mode, lecun_normal_,
+                                       xavier_uniform_chunks_)
 
 
 @MODELS.register_module()
@@ -28,12 +30,23 @@ class LOCAPositionHead(BaseModule):
             sigmoid, the query's box ``(cx, cy, w, h)`` in normalised reference coordinates,
             trained with UP-DETR's / DETR's default ``5 * L1 + 2 * (1 - GIoU)``.
         box_l1_weight, box_giou_weight: the two weights of the box loss (DETR: 5, 2).
+        gelu_approximate: ``'none'`` (exact GELU, default) or ``'tanh'`` (flax's ``nn.gelu``
+            default, the authors' code).
+        init_mode: ``'densepre'`` — every ``Linear`` Xavier-uniform with zero bias, the
+            in-projection ``nn.MultiheadAttention``'s (Xavier of the stacked ``(3d, d)``
+            matrix); ``'release'`` — the authors' ``CrossAttentionEncoderBlock`` and
+            ``position_predictor``: q / k / v and output projections Xavier per ``(d, d)``
+            projection, zero biases; MLP Xavier with bias ``N(0, 1e-6)``; the classifier LeCun
+            truncated normal (flax ``Dense`` default), zero bias.
     """
 
     def __init__(self, embed_dims: int, num_heads: int, feedforward_channels: int,
                  num_positions: int, output: str = 'positions', box_l1_weight: float = 5.,
-                 box_giou_weight: float = 2., init_cfg=None) -> None:
+                 box_giou_weight: float = 2., gelu_approximate: str = 'none',
+                 init_mode: str = 'densepre', init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.init_mode = check_init_mode(init_mode, 'LOCAPositionHead')
+        self.gelu_approximate = check_gelu_approximate(gelu_approximate, 'LOCAPositionHead')
         if output not in ('positions', 'box'):
             raise ValueError(f"LOCAPositionHead output must be 'positions' or 'box', got "
                              f'{output!r}')
@@ -45,17 +58,25 @@ class LOCAPositionHead(BaseModule):
         self.attn = nn.MultiheadAttention(embed_dims, num_heads, batch_first=True)
         self.norm_mlp = nn.LayerNorm(embed_dims, eps=1e-6)
         self.mlp = nn.Sequential(
-            nn.Linear(embed_dims, feedforward_channels), nn.GELU(),
+            nn.Linear(embed_dims, feedforward_channels), nn.GELU(approximate=gelu_approximate),
             nn.Linear(feedforward_channels, embed_dims))
         self.norm_out = nn.LayerNorm(embed_dims, eps=1e-6)
         self.classifier = nn.Linear(embed_dims, 4 if output == 'box' else self.num_positions)
 
+    @torch.no_grad()
     def init_weights(self) -> None:
         super().init_weights()
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
+        if self.init_mode == 'release':
+            xavier_uniform_chunks_(self.attn.in_proj_weight, 3)
+            nn.init.zeros_(self.attn.in_proj_bias)
+            for m in self.mlp:
+                if isinstance(m, nn.Linear):
+                    nn.init.normal_(m.bias, std=1e-6)
+            lecun_normal_(self.classifier.weight)
 
     def forward(self, query: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         """Position logits (B, n_q, num_positions) from query tokens (B, n_q, d) and kept

@@ -1,0 +1,3 @@
+from .warmup_cosine import LinearWarmupCosineLR, LinearWarmupCosineParamScheduler
+
+__all__ = ['LinearWarmupCosineLR', 'LinearWarmupCosineParamScheduler']
