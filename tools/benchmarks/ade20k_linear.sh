@@ -14,11 +14,14 @@
 #               data/VOCdevkit/VOC2012, data/cityscapes); sets every dataloader's data_root.
 # CKPT: a pretraining checkpoint with an mmpretrain VisionTransformer under "backbone." (no class
 # token; with one add --cfg-options model.backbone.with_cls_token=True). CONFIG=<config> overrides.
+# Weights: the backbone the checkpoint's method reports -- LOCA: its EMA teacher (appendix A.1) --
+# printed at start; --student (online backbone) / --teacher override. Every backbone tensor of
+# CKPT must be used: --ignore-keys PATTERN (e.g. 'cls_token') drops one deliberately.
 # Five folds x six fractions: for f in 1/32 1/16 1/8 1/4 1/2 1; do for k in 0 1 2 3 4; do
 #   tools/benchmarks/ade20k_linear.sh CKPT 8 --fraction $f --fold $k; done; done
 # Slurm: PARTITION=<p> tools/benchmarks/ade20k_linear.sh CKPT 8 --lr 3e-4
 source "$(dirname "$0")/_launch.sh"
-usage() { sed -n 2,19p "$0" >&2; exit 2; }
+usage() { sed -n 2,22p "$0" >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
 ckpt=$1; shift
 if [[ $ckpt != none && ! -f $ckpt ]]; then echo "error: checkpoint not found: $ckpt" >&2; exit 2; fi
