@@ -191,6 +191,7 @@ def test_segment_retrieval_tool_reports_both_columns(demo_root, tmp_path):
     base = [path, '--data-root', voc, '--img-size', '64', '--device', 'cpu']
     out = segment_retrieval.main(base + ['--out-dir', str(tmp_path / 'a')])
     assert set(out['metrics']) == {'mIoU', 'mIoU_7cls'} and out['settings']['vote'] == 'majority'
-    out = segment_retrieval.main(base + ['--vote', 'maskcontrast', '--out-dir', str(tmp_path / 'b')])
+    out = segment_retrieval.main(base + ['--vote', 'maskcontrast', '--out-dir',
+                                         str(tmp_path / 'b')])
     assert out['settings']['vote'] == 'maskcontrast'
     assert 0 <= out['metrics']['mIoU_7cls'] <= 100

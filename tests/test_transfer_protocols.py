@@ -353,3 +353,19 @@ def test_norm_parameters_get_no_weight_decay():
     decay = {tuple(g['params'][0].shape): g['weight_decay']
              for g in wrapper.optimizer.param_groups}
     assert decay[(4, 3, 3, 3)] == 1e-4 and decay[(4, )] == 0
+
+
+def test_vit_s16_configs_load_a_deit_small_checkpoint(tmp_path):
+    """ViT-S/16 = mmpretrain arch 'deit-small' (384 dims) with a 384-channel decoder."""
+    from densepre.registry import MODELS
+    vit = MODELS.build(dict(type='VisionTransformer', arch='deit-small', img_size=224,
+                            patch_size=16, out_type='featmap', with_cls_token=False))
+    path = str(tmp_path / 'vit_s.pth')
+    torch.save({'state_dict': {'backbone.' + k: v for k, v in vit.state_dict().items()}}, path)
+    cfg, pretrained = staged(SEGMENTER.replace('vit-b16', 'vit-s16'), path, tmp_path)
+    assert cfg.model.decode_head.in_channels == 384
+    assert verify(cfg, pretrained) == [f'backbone: {len(pretrained)} tensors loaded from the '
+                                       'checkpoint']
+    proc = subprocess.run(['bash', osp.join(REPO, 'tools/benchmarks/ade20k_linear.sh'), path,
+                           '--arch', 'vit-l16'], capture_output=True, text=True)
+    assert proc.returncode == 2 and 'vit-b16 or vit-s16' in proc.stderr

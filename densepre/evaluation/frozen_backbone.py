@@ -9,8 +9,8 @@ the checkpoint's, or loading fails with the list of tensors that would stay rand
 * ResNet: ``strides`` / ``dilations`` per stage (default output stride 8: layer3 and layer4 with
   stride 1 and dilation 2 and 4, the usual dilated ResNet) and the stage whose output is returned.
 * ViT: the final-norm patch tokens as a ``(B, C, H/p, W/p)`` map (the class token, if any, is
-  dropped; LayerScale gammas, if any, are loaded); inputs are zero-padded to a multiple of the patch size; the position embedding is
-  resized to the input's grid by mmpretrain. The number of heads is not stored in the tensors:
+  dropped; LayerScale gammas, if any, are loaded); inputs are zero-padded to a multiple of the
+  patch size; the position embedding is resized to the input's grid by mmpretrain. The number of heads is not stored in the tensors:
   it comes from the checkpoint's config (``meta.cfg``) when present, else from ``num_heads``, else
   ``embed_dims // 64`` (ViT-S/B/L), which is logged.
 """

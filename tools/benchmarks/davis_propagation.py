@@ -244,7 +244,8 @@ def main(argv=None):
     fps = timing['frames'] / total
     out = dict(benchmark=BENCHMARK, checkpoint=osp.abspath(args.checkpoint),
                backbone=backbone.description, feature_stride=backbone.stride,
-               settings=dict(features=args.features, void=args.void, topk=args.topk, temperature=args.temperature, context=args.context,
+               settings=dict(features=args.features, void=args.void, topk=args.topk,
+                             temperature=args.temperature, context=args.context,
                              radius=args.radius, split=args.split, resolution=args.resolution,
                              max_frames=args.max_frames),
                metrics=result, frames_per_second=fps, timing=timing,

@@ -7,8 +7,8 @@ and 9, appendix B.2).
     # classification only ("Classif.", mAP): the segmentation labels as multi-label image labels,
     # a linear layer + BCE on average-pooled features of a pretraining checkpoint's backbone
     # (frozen, Tables 3 / 7; --finetune: end to end, Table 9); train split -> test split
-    python tools/benchmarks/loc_cls_eval.py cls SEG_CONFIG CHECKPOINT [--student|--teacher] [--finetune]
-        [--epochs 20] [--lr 1e-3] [--img-size S] [--batch-size 16] [--out-dir DIR]
+    python tools/benchmarks/loc_cls_eval.py cls SEG_CONFIG CHECKPOINT [--student|--teacher]
+        [--finetune] [--epochs 20] [--lr 1e-3] [--img-size S] [--batch-size 16] [--out-dir DIR]
 
 Both take the data, model and normalisation from SEG_CONFIG (any mmseg benchmark config, e.g.
 ``configs/benchmarks/mmsegmentation/ade20k/segmenter-linear_vit-b16_8xb2-160k_ade20k-512x512.py``)

@@ -193,8 +193,8 @@ def main(argv=None):
                settings=dict(img_size=args.img_size, k=args.k, seed=args.seed,
                              l2=not args.no_l2, train_split=args.train_split,
                              val_split=args.val_split, vote=args.vote),
-               metrics=dict(mIoU=miou, mIoU_7cls=miou7), per_class_IoU=[None if np.isnan(v) else 100 * float(v)
-                                                       for v in iou],
+               metrics=dict(mIoU=miou, mIoU_7cls=miou7),
+               per_class_IoU=[None if np.isnan(v) else 100 * float(v) for v in iou],
                num_train_segments=len(bank))
     os.makedirs(out_dir, exist_ok=True)
     if vis:
