@@ -369,3 +369,14 @@ def test_vit_s16_configs_load_a_deit_small_checkpoint(tmp_path):
     proc = subprocess.run(['bash', osp.join(REPO, 'tools/benchmarks/ade20k_linear.sh'), path,
                            '--arch', 'vit-l16'], capture_output=True, text=True)
     assert proc.returncode == 2 and 'vit-b16 or vit-s16' in proc.stderr
+
+
+def test_extract_backbone_tool_follows_the_checkpoint(tmp_path):
+    import extract_backbone as cli
+    path, model = loca_checkpoint(tmp_path)
+    cli.main([path, str(tmp_path / 'default.pth')])
+    cli.main([path, str(tmp_path / 'student.pth'), '--student'])
+    default = torch.load(tmp_path / 'default.pth', weights_only=True)['state_dict']
+    student = torch.load(tmp_path / 'student.pth', weights_only=True)['state_dict']
+    assert torch.equal(default['backbone.pos_embed'], model.teacher['backbone'].pos_embed)
+    assert torch.equal(student['backbone.pos_embed'], model.backbone.pos_embed)
