@@ -380,3 +380,21 @@ def test_extract_backbone_tool_follows_the_checkpoint(tmp_path):
     student = torch.load(tmp_path / 'student.pth', weights_only=True)['state_dict']
     assert torch.equal(default['backbone.pos_embed'], model.teacher['backbone'].pos_embed)
     assert torch.equal(student['backbone.pos_embed'], model.backbone.pos_embed)
+
+
+def test_mmpretrain_deit3_class_does_not_compute_deit3():
+    """Why --from deit3 targets VisionTransformer: mmpretrain 1.2.0's DeiT3 backbone, given the
+    same tensors (all keys match), normalises the FFN input with ln1 instead of ln2."""
+    from densepre.registry import MODELS
+    from densepre.transfer.importers import from_deit3
+    state = timm_deit3_state()
+    d3 = MODELS.build(dict(type='mmpretrain.DeiT3', arch={k: v for k, v in TINY_VIT.items() if k != '_delete_'},
+                           img_size=64, patch_size=16, out_type='featmap'))
+    ours = {k[len('backbone.'):]: v for k, v in from_deit3(state).items()}
+    ours['pos_embed'] = state['pos_embed']  # DeiT3 keeps DeiT-III's slot-less embedding
+    d3.load_state_dict(ours, strict=True)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    d3.eval()
+    with torch.no_grad():
+        got = d3.double()(x.double())[-1].flatten(2).transpose(1, 2)
+    assert (got - timm_deit3_forward(state, x, heads=2, depth=2)).abs().max() > 1e-2
