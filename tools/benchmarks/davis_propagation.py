@@ -195,8 +195,9 @@ def main(argv=None):
     seqs = read_lines(osp.join(args.data_root, 'ImageSets', '2017', f'{args.split}.txt'))
     files = {s: sequence_files(args.data_root, args.resolution, s) for s in seqs}
     strides, dilations, out_stage = resnet_layout(args)
-    log(f'ResNet features: stage {out_stage}, strides {strides}, dilations {dilations} '
-        f'(--features {args.features}); void pixels of the first frame: {args.void}')
+    log(f'ResNet features (a ViT gives its patch tokens): stage {out_stage}, strides {strides}, '
+        f'dilations {dilations} (--features {args.features}); void pixels of the first frame: '
+        f'{args.void}')
     backbone = load_frozen_backbone(args.checkpoint, strides, dilations, out_stage,
                                     args.num_heads, log=log, teacher=args.teacher,
                                     ignore_keys=args.ignore_keys).to(args.device)
