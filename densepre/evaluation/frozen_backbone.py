@@ -10,9 +10,11 @@ the checkpoint's, or loading fails with the list of tensors that would stay rand
   stride 1 and dilation 2 and 4, the usual dilated ResNet) and the stage whose output is returned.
 * ViT: the final-norm patch tokens as a ``(B, C, H/p, W/p)`` map (the class token, if any, is
   dropped; LayerScale gammas, if any, are loaded); inputs are zero-padded to a multiple of the
-  patch size; the position embedding is resized to the input's grid by mmpretrain. The number of heads is not stored in the tensors:
-  it comes from the checkpoint's config (``meta.cfg``) when present, else from ``num_heads``, else
-  ``embed_dims // 64`` (ViT-S/B/L), which is logged.
+  patch size; the position embedding is resized to the input's grid by mmpretrain. The number
+  of heads is not stored in the tensors: it comes from the checkpoint's config (``meta.cfg``)
+  when present, else from ``num_heads``, else ``embed_dims // 64`` (ViT-S/B/L), which is logged.
+* Every backbone tensor of the checkpoint must be used (``ignore_keys`` for deliberate drops);
+  the ResNet stages after ``out_stage`` are not built and their tensors are dropped, logged.
 """
 import re
 from typing import Dict, Optional, Sequence
