@@ -372,7 +372,8 @@ def test_feature_probe_svm_end_to_end(ckpts, tmp_path):
     root = make_demo_data(str(tmp_path / 'demo'), num_pretrain=1, num_seg_train=1,
                           num_seg_val=1, num_det_train=24, num_det_val=12, image_size=48)
     out = feature_probe.main([ckpts['resnet'], '--data-root', root['voc2007'], '--classifier',
-                              'svm', '--img-size', '64', '--workers', '0', '--out-dir',
+                              'svm', '--protocol', 'probe', '--img-size', '64', '--workers', '0',
+                              '--out-dir',
                               str(tmp_path / 'svm')])
     assert out['benchmark'] == 'feature_probe_voc07_svm'
     assert 0 <= out['metrics']['mAP'] <= 100 and out['metrics']['num_scored_classes'] >= 1

@@ -62,7 +62,7 @@ def test_epoch_schedule_keeps_epochs():
     info = keep_paper_batch(cfg, world_size=1)
     assert info['accumulation'] == 8 and cfg.train_cfg.max_epochs == 12
     warmup, step = cfg.param_scheduler
-    assert warmup.by_epoch is False and warmup.end == 500 * 8
+    assert warmup.by_epoch is False and warmup.end == 1000 * 8  # detectron2: 1000 iterations
     assert step.by_epoch is True and step.milestones == [8, 11] and step.end == 12
 
 

@@ -53,6 +53,8 @@ DEMO_ADE = f'{DEMO}/segmenter-linear_vit-mini_1xb4-4it_demo-ade20k-64x64.py'
 RESNET50_CONFIGS = [REV_VOC, REV_CITY, LIN_M, LIN_B, LIN_MOCO, SEMI[1], SEMI[10]]
 VIT_B_CONFIGS = [SEGM_ADE, SEGM_FEWSHOT, SEGM_PCONTEXT, SEGM_VOC, SEGM_CITY, *SWEEP.values()]
 RESNET18_DEMO_CONFIGS = [DEMO_LIN, DEMO_CITY]
+VIT_S_CONFIGS = [p.replace('_vit-b16_', '_vit-s16_') for p in
+                 SEGMENTER_DATASETS + [SEGM_FEWSHOT] + list(ADAMW.values())]
 MINI_VIT = dict(embed_dims=64, num_layers=2, num_heads=2, feedforward_channels=128)
 # the configs this module owns: every one must appear in the lists above
 OWNED = [p for p in glob.glob(f'{SEG}/**/*revisiting*.py', recursive=True)
@@ -130,6 +132,7 @@ def staged_vit_b(cfg_path, vit_b_staged, **overrides):
 def test_every_owned_config_is_tested():
     listed = set(RESNET50_CONFIGS + VIT_B_CONFIGS + RESNET18_DEMO_CONFIGS + [DEMO_ADE])
     listed |= {p for sweep in SWEEPS.values() for p in sweep.values()} | set(ADAMW.values())
+    listed |= set(VIT_S_CONFIGS)
     assert all(osp.isfile(p) for p in listed), [rel(p) for p in listed if not osp.isfile(p)]
     assert set(OWNED) == listed, sorted(rel(p) for p in set(OWNED) ^ listed)
 
@@ -139,6 +142,21 @@ def test_resnet50_config_loads_every_backbone_tensor(path, r50_checkpoint, tmp_p
     cfg, pretrained = staged(path, r50_checkpoint, tmp_path)
     report = verify(cfg, pretrained)
     assert report == ['backbone: 265 tensors loaded from the checkpoint']
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('path', VIT_S_CONFIGS, ids=rel)
+def test_vit_s16_config_loads_every_deit_small_tensor(path, tmp_path):
+    """ViT-S/16 (mmpretrain arch 'deit-small', 384-d) into every *_vit-s16_* config."""
+    vit = build_vit(arch='deit-small', img_size=224, with_cls_token=False)
+    path_ckpt = save_backbone_ckpt(vit, tmp_path / 'vit_s16.pth')
+    cfg = Config.fromfile(path)
+    register_scope(cfg.default_scope)
+    pretrained = extract_backbone(path_ckpt, str(tmp_path / 'bb.pth'))
+    inject_pretrained(cfg, str(tmp_path / 'bb.pth'))
+    assert cfg.model.decode_head.in_channels == 384
+    assert verify(cfg, pretrained) == [f'backbone: {len(pretrained)} tensors loaded from the '
+                                       'checkpoint']
 
 
 @pytest.mark.parametrize('path', VIT_B_CONFIGS, ids=rel)

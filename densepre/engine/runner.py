@@ -213,6 +213,9 @@ class DenseRunner(Runner):
                         **kwargs) -> None:
         meta = dict(meta or {})
         meta.update(rng_state=get_rng_state(), world_size=get_world_size())
+        from densepre.transfer.checkpoint import REPORTED_KEY, reported_weights_of_model
+        meta.setdefault(REPORTED_KEY, reported_weights_of_model(  # which backbone transfers
+            self.model.module if is_model_wrapper(self.model) else self.model))
         partial = filename + '.part'
         src, dst = osp.join(out_dir, partial), osp.join(out_dir, filename)
         try:

@@ -9,10 +9,12 @@ the checkpoint's, or loading fails with the list of tensors that would stay rand
 * ResNet: ``strides`` / ``dilations`` per stage (default output stride 8: layer3 and layer4 with
   stride 1 and dilation 2 and 4, the usual dilated ResNet) and the stage whose output is returned.
 * ViT: the final-norm patch tokens as a ``(B, C, H/p, W/p)`` map (the class token, if any, is
-  dropped); inputs are zero-padded to a multiple of the patch size; the position embedding is
-  resized to the input's grid by mmpretrain. The number of heads is not stored in the tensors:
-  it comes from the checkpoint's config (``meta.cfg``) when present, else from ``num_heads``, else
-  ``embed_dims // 64`` (ViT-S/B/L), which is logged.
+  dropped; LayerScale gammas, if any, are loaded); inputs are zero-padded to a multiple of the
+  patch size; the position embedding is resized to the input's grid by mmpretrain. The number
+  of heads is not stored in the tensors: it comes from the checkpoint's config (``meta.cfg``)
+  when present, else from ``num_heads``, else ``embed_dims // 64`` (ViT-S/B/L), which is logged.
+* Every backbone tensor of the checkpoint must be used (``ignore_keys`` for deliberate drops);
+  the ResNet stages after ``out_stage`` are not built and their tensors are dropped, logged.
 """
 import re
 from typing import Dict, Optional, Sequence
@@ -74,6 +76,9 @@ def vit_config(state: Dict[str, torch.Tensor], num_heads: Optional[int],
                 img_size=grid * patch, patch_size=patch, out_type='featmap', out_indices=-1,
                 with_cls_token=with_cls, final_norm=f'{prefix}ln1.weight' in state,
                 pre_norm=f'{prefix}pre_norm.weight' in state, norm_cfg=dict(type='LN', eps=1e-6),
+                # LayerScale (DeiT-III, CaiT-style): any value > 0 creates the gammas to load
+                layer_scale_init_value=1e-5 if f'{prefix}layers.0.attn.gamma1.weight' in state
+                else 0.,
                 interpolate_mode='bicubic')
 
 
@@ -97,20 +102,31 @@ class FrozenBackbone(torch.nn.Module):
 
 def load_frozen_backbone(checkpoint: str, strides: Sequence[int] = (1, 2, 1, 1),
                          dilations: Sequence[int] = (1, 1, 2, 4), out_stage: int = 4,
-                         num_heads: Optional[int] = None, log=print) -> FrozenBackbone:
+                         num_heads: Optional[int] = None, log=print,
+                         teacher: Optional[bool] = None,
+                         ignore_keys: Sequence[str] = ()) -> FrozenBackbone:
     """Build, load and verify the backbone of ``checkpoint`` (ResNet or ViT).
 
     Args:
         checkpoint: densepre pretraining checkpoint (or a ``backbone.``-prefixed state dict).
-        strides, dilations: per ResNet stage (default: output stride 8, dilated layer3/4).
-        out_stage: ResNet stage (1-4) whose output is returned.
+        strides, dilations: per ResNet stage (default: output stride 8, dilated layer3/4); only
+            the first ``out_stage`` entries are used.
+        out_stage: ResNet stage (1-4) whose output is returned. The stages after it are not
+            built (videowalk's ``remove_layers``): their checkpoint tensors are dropped, which
+            is logged.
         num_heads: ViT heads (see the module docstring).
+        teacher: None: the backbone the checkpoint's method reports (LOCA: its teacher); True /
+            False: the EMA teacher's / the online one (:func:`extract_backbone`).
+        ignore_keys: shell-style patterns of checkpoint tensors that may stay unused; every
+            other backbone tensor of the checkpoint must be used.
     """
     from densepre.registry import MODELS
-    from densepre.transfer.checkpoint import extract_backbone, verify_complete_loading
+    from densepre.transfer.checkpoint import (extract_backbone, matches_ignore,
+                                              verify_complete_loading)
     from densepre.utils import register_all_modules
     register_all_modules(init_default_scope=False)
-    pretrained = extract_backbone(checkpoint)
+    pretrained = extract_backbone(checkpoint, teacher=teacher, log=log)
+    ignore_keys = list(ignore_keys)
     if f'{PREFIX}patch_embed.projection.weight' in pretrained:
         heads = num_heads or _heads_from_meta(checkpoint)
         cfg = vit_config(pretrained, heads)
@@ -124,8 +140,16 @@ def load_frozen_backbone(checkpoint: str, strides: Sequence[int] = (1, 2, 1, 1),
         depth = resnet_depth(pretrained)
         if not 1 <= out_stage <= 4:
             raise ValueError(f'out_stage must be 1..4, got {out_stage}')
-        cfg = dict(type='ResNet', depth=depth, strides=tuple(strides), dilations=tuple(dilations),
+        cfg = dict(type='ResNet', depth=depth, num_stages=out_stage,
+                   strides=tuple(strides)[:out_stage], dilations=tuple(dilations)[:out_stage],
                    out_indices=(out_stage - 1, ))
+        removed = [f'layer{i}.*' for i in range(out_stage + 1, 5)]
+        if removed:
+            n = sum(1 for k in pretrained if matches_ignore(k[len(PREFIX):], removed)
+                    and not k.endswith('num_batches_tracked'))
+            log(f'stages after stage {out_stage} removed (as videowalk\'s remove_layers): '
+                f'{n} checkpoint tensors of {", ".join(r[:-2] for r in removed)} not used')
+            ignore_keys += removed
         stride = 4
         for s in tuple(strides)[:out_stage]:
             stride *= s
@@ -136,8 +160,9 @@ def load_frozen_backbone(checkpoint: str, strides: Sequence[int] = (1, 2, 1, 1),
                          'ViT ("backbone.patch_embed.projection.weight") backbone')
     model = MODELS.build(cfg)
     model.load_state_dict({k[len(PREFIX):]: v for k, v in pretrained.items()}, strict=False)
-    # mmpretrain builds the stages after out_stage too: they must load as well
-    verify_complete_loading(model, pretrained, what=desc)
+    if ignore_keys:
+        log(f'checkpoint tensors matching {ignore_keys} may stay unused')
+    verify_complete_loading(model, pretrained, what=desc, ignore_keys=ignore_keys)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -19,7 +19,14 @@ logistic-regression probe by Revisiting-Contrastive.
   on all of trainval and scored on test by the benchmark's AP (area under the interpolated
   precision-recall curve); mAP over classes.
 
-"Difficult" images (label 0) of a class are left out of its training and scoring.
+"Difficult" images (label 0) of a class are never scored. Two protocols differ in training:
+
+* ``fair`` (the benchmark, ``extra_scripts/create_voc_data_files.py`` + ``tools/svm/
+  train_svm_kfold.py``): difficult images are negatives in training and cross-validation (the
+  data files mark them -1, which training turns into the negative label); the folds are those of
+  sklearn >= 0.22's ``StratifiedKFold``, which numbers the classes by first appearance in ``y``;
+* ``probe`` (densepre's earlier default): difficult images are left out of training and
+  cross-validation, the fold classes are numbered in sorted order.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -77,9 +84,21 @@ def fit_svm(x: torch.Tensor, y: torch.Tensor, c: torch.Tensor, mask: Optional[to
     return theta[:-1], theta[-1]
 
 
-def stratified_folds(y: np.ndarray, n_splits: int = 3) -> np.ndarray:
-    """Fold index per sample of sklearn's ``StratifiedKFold(n_splits, shuffle=False)``."""
-    classes, y_enc = np.unique(y, return_inverse=True)
+PROTOCOLS = ('fair', 'probe')
+
+
+def stratified_folds(y: np.ndarray, n_splits: int = 3, class_order: str = 'sorted') -> np.ndarray:
+    """Fold index per sample of sklearn's ``StratifiedKFold(n_splits, shuffle=False)``.
+
+    Each class's samples get consecutive folds, as many per fold as a round robin over the
+    class-sorted labels allocates. ``class_order``: how the classes are numbered for that round
+    robin -- ``'appearance'`` (sklearn >= 0.22: by first appearance in ``y``) or ``'sorted'``.
+    """
+    classes, first, y_enc = np.unique(y, return_index=True, return_inverse=True)
+    if class_order == 'appearance':
+        y_enc = np.argsort(np.argsort(first))[y_enc]
+    elif class_order != 'sorted':
+        raise ValueError(f'class_order must be "appearance" or "sorted", got {class_order!r}')
     if np.bincount(y_enc).max() < n_splits:
         raise ValueError(f'{len(y)} samples cannot fill {n_splits} stratified folds')
     y_order = np.sort(y_enc)
@@ -119,22 +138,30 @@ def interpolated_ap(scores: np.ndarray, positive: np.ndarray) -> float:
 
 def svm_protocol(x_trainval: torch.Tensor, y_trainval: torch.Tensor, x_test: torch.Tensor,
                  y_test: torch.Tensor, costs: Sequence[float] = COSTS, n_splits: int = 3,
-                 max_iter: int = 500) -> Tuple[Dict[str, float], List[dict]]:
+                 max_iter: int = 500,
+                 protocol: str = 'fair') -> Tuple[Dict[str, float], List[dict]]:
     """Cost selection by cross-validation, refit, test (module docstring).
 
     Args:
         y_*: ``(N, K)`` labels in {1 (present), 0 (difficult), -1 (absent)}.
+        protocol: ``'fair'`` (difficult = negative in training, sklearn >= 0.22 folds) or
+            ``'probe'`` (difficult left out of training, sorted-class folds).
 
     Returns:
         metrics (``mAP`` in percent, ``num_scored_classes``) and the per-class cost search.
     """
     xtr, xte = normalize_features(x_trainval.double()), normalize_features(x_test.double())
+    if protocol not in PROTOCOLS:
+        raise ValueError(f'protocol must be one of {PROTOCOLS}, got {protocol!r}')
     ytr = y_trainval.numpy().astype(np.int64)
+    if protocol == 'fair':
+        ytr = np.where(ytr == 0, -1, ytr)  # difficult: a negative in training
     known = ytr != 0
     k = ytr.shape[1]
-    fold = np.full(ytr.shape, -1, np.int64)  # per class, over its non-difficult images
+    order = 'appearance' if protocol == 'fair' else 'sorted'
+    fold = np.full(ytr.shape, -1, np.int64)  # per class, over its training images
     for j in range(k):
-        fold[known[:, j], j] = stratified_folds(ytr[known[:, j], j], n_splits)
+        fold[known[:, j], j] = stratified_folds(ytr[known[:, j], j], n_splits, order)
     cv_ap = np.zeros((len(costs), k))
     y_t, fold_t = torch.from_numpy(ytr), torch.from_numpy(fold)
     for f in range(n_splits):

@@ -18,7 +18,11 @@ A config may declare which model parts are loaded and which of their keys are ra
         dict(module='roi_head.shared_head', prefix='backbone.', random_by_design=['norm.']),
     ]
 
-(default: the backbone only).
+(default: the backbone only). Every backbone tensor of the checkpoint must be used by one of the
+parts; tensors dropped deliberately (a classifier head) are named by shell-style patterns, in the
+config or with ``finetune.py --ignore-keys`` (both are applied, and printed at start)::
+
+    pretrained_ignore_keys = ['fc.*']
 """
 import copy
 import hashlib
@@ -28,12 +32,13 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from .checkpoint import PREFIX, extract_backbone, verify_complete_loading
+from .checkpoint import (PREFIX, extract_backbone, unused_error, unused_tensors,
+                         verify_complete_loading)
 from .effective_batch import describe, keep_paper_batch, world_size_from_env
 
 SCOPES = ('mmseg', 'mmdet', 'mmpretrain')
@@ -157,20 +162,34 @@ def inject_pretrained(cfg: Config, weights: Optional[str]) -> None:
             type='Pretrained', checkpoint=weights, prefix=part['prefix'])
 
 
-def verify(cfg: Config, pretrained: Dict) -> List[str]:
-    """Build the downstream model, initialise it as the Runner will and check every part."""
+def ignore_patterns(cfg: Config, ignore_keys: Sequence[str] = ()) -> List[str]:
+    """The config's ``pretrained_ignore_keys`` followed by the command line's ``--ignore-keys``."""
+    patterns = list(cfg.get('pretrained_ignore_keys') or []) + list(ignore_keys or [])
+    bad = [p for p in patterns if not isinstance(p, str) or not p]
+    if bad:
+        raise ValueError(f'ignore-keys patterns must be non-empty strings, got {bad}')
+    return patterns
+
+
+def verify(cfg: Config, pretrained: Dict, ignore_keys: Sequence[str] = ()) -> List[str]:
+    """Build the downstream model, initialise it as the Runner will and check every part; then
+    check that every checkpoint tensor is used by some part or matches an ignore pattern (the
+    config's ``pretrained_ignore_keys`` and ``ignore_keys``)."""
     from mmengine.registry import MODELS, DefaultScope
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         model = MODELS.build(copy.deepcopy(cfg.model))
     model.init_weights()
     # BN step counters are neither compared nor worth reporting as unused checkpoint tensors
     pretrained = {k: v for k, v in pretrained.items() if not k.endswith('num_batches_tracked')}
-    report = []
+    patterns = ignore_patterns(cfg, ignore_keys)
+    report, used = [], {}
     for part in _parts(cfg):
         module = _get_path(model, part['module'])
         skipped = verify_complete_loading(module, pretrained, part['prefix'],
                                           part['random_by_design'], what=part['module'],
-                                          resized_by_design=part['resized_by_design'])
+                                          resized_by_design=part['resized_by_design'],
+                                          ignore_keys=None)
+        used.setdefault(part['prefix'], set()).update(module.state_dict())
         n = len([k for k in module.state_dict() if not k.endswith('num_batches_tracked')])
         resized = [s for s in skipped if ' (resized ' in s]
         random = [s for s in skipped if ' (resized ' not in s]
@@ -179,6 +198,15 @@ def verify(cfg: Config, pretrained: Dict) -> List[str]:
                          if resized else '')
                       + (f', {len(random)} random by design ({", ".join(random[:4])}'
                          f'{" ..." if len(random) > 4 else ""})' if random else ''))
+    for prefix, names in used.items():
+        unused, ignored = unused_tensors(pretrained, names, prefix, patterns)
+        if unused:
+            raise unused_error(unused, ' + '.join(p['module'] for p in _parts(cfg)), prefix)
+        if patterns:
+            report.append(f'ignored by request ({", ".join(patterns)}): {len(ignored)} checkpoint '
+                          f'tensor(s) not used' + (f' ({", ".join(ignored[:6])}'
+                                                   f'{" ..." if len(ignored) > 6 else ""})'
+                                                   if ignored else ''))
     return report
 
 
@@ -186,11 +214,15 @@ def run_benchmark(config: str, checkpoint: str, work_dir: Optional[str] = None,
                   cfg_options: Optional[dict] = None, launcher: str = 'none',
                   run_test: bool = True, benchmark: Optional[str] = None,
                   batch_mode: str = 'accumulate', seed: Optional[int] = None,
-                  teacher: bool = False, trust: bool = False) -> dict:
+                  teacher: Optional[bool] = None, trust: bool = False,
+                  ignore_keys: Sequence[str] = ()) -> dict:
     """Fine-tune ``config`` from ``checkpoint`` ('none' for random init); returns the metrics.
 
-    ``teacher``: take the EMA teacher's backbone instead of the online one; ``trust``: allow a
-    fully pickled checkpoint (see :func:`~densepre.transfer.checkpoint.extract_backbone`).
+    ``teacher``: None (default) takes the backbone the checkpoint's method reports (LOCA: its EMA
+    teacher), True / False force the teacher's / the online one; ``trust``: allow a fully pickled
+    checkpoint (see :func:`~densepre.transfer.checkpoint.extract_backbone`). ``ignore_keys``:
+    shell-style patterns of checkpoint tensors the downstream model may leave unused (added to
+    the config's ``pretrained_ignore_keys``); any other unused tensor fails the run.
 
     ``batch_mode``: 'accumulate' keeps the paper's batch, lr and schedule on fewer GPUs by
     gradient accumulation; 'scale' keeps the per-GPU batch and scales the lr (see
@@ -225,11 +257,19 @@ def run_benchmark(config: str, checkpoint: str, work_dir: Optional[str] = None,
             inject_pretrained(cfg, None)
         else:
             staged = osp.join(staging, 'pretrained_backbone.pth')
-            pretrained = extract_backbone(checkpoint, staged, trust=trust, teacher=teacher)
+            which = []
+            pretrained = extract_backbone(checkpoint, staged, trust=trust, teacher=teacher,
+                                          log=which.append)
+            patterns = ignore_patterns(cfg, ignore_keys)
+            if patterns:
+                which.append('checkpoint tensors matching --ignore-keys / pretrained_ignore_keys '
+                             f'{patterns} may stay unused (deliberate drops)')
+            for line in which:
+                print_log(line, logger='current')
             inject_pretrained(cfg, staged)
-            report = [f'complete loading verified: {line} ({checkpoint})'
-                      for line in verify(cfg, pretrained)]
-            for line in report:
+            report = which + [f'complete loading verified: {line} ({checkpoint})'
+                              for line in verify(cfg, pretrained, ignore_keys)]
+            for line in report[len(which):]:
                 print_log(line, logger='current')
             os.makedirs(cfg.work_dir, exist_ok=True)
             final = osp.join(cfg.work_dir, 'pretrained_backbone.pth')
@@ -253,6 +293,7 @@ def run_benchmark(config: str, checkpoint: str, work_dir: Optional[str] = None,
     result = dict(benchmark=benchmark, config=osp.abspath(config),
                   checkpoint=checkpoint if checkpoint == 'none' else osp.abspath(checkpoint),
                   seed=cfg.get('randomness', {}).get('seed'),
+                  weights=report[0] if checkpoint != 'none' else 'random init',
                   schedule={k: batch_info[k] for k in ('effective_batch', 'accumulation',
                                                         'world_size', 'mode')},
                   metrics={k: float(v) for k, v in (metrics or {}).items()})

@@ -133,6 +133,8 @@ def describe(info: dict, dataset_len: Optional[int] = None) -> str:
     elif info.get('epochs') is not None:
         text += f'; {info["epochs"]} epochs' + (f' of {dataset_len} training images'
                                                if dataset_len else '')
+    text += (f'; BN batch {info["per_gpu"]} image(s) per GPU (x {info["world_size"]} GPU(s) '
+             'with SyncBN): accumulation does not change it')
     mode = {'accumulate': 'paper batch kept by gradient accumulation',
             'scale': 'scaled mode: lr scaled linearly to the batch, iterations unchanged',
             'config': 'the config declares no paper batch (auto_scale_lr.base_batch_size)'}

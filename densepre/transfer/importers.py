@@ -24,7 +24,19 @@ silently lose tensors. Layouts, as the authors' code writes them:
   the ``module.queue_backbone`` of the kNN variant.
 * ``timm``: a timm / DeiT ``VisionTransformer`` (``cls_token``, ``pos_embed``,
   ``patch_embed.proj``, ``blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2,ls1,ls2}``,
-  ``norm``; the classifier ``head`` / ``fc_norm`` are dropped), plain or under ``model``.
+  ``norm``; the classifier ``head`` / ``fc_norm`` are dropped), plain or under ``model``. Its
+  ``pos_embed`` holds a slot for the class token (added before the token is prepended).
+* ``deit3``: facebookresearch/deit ``models_v2.py`` / timm ``deit3_*`` (``no_embed_class``): the
+  same names with LayerScale ``ls1`` / ``ls2`` (``gamma_1`` / ``gamma_2`` in the DeiT release),
+  but the position embedding has no class-token slot -- the class token is prepended after it is
+  added. It is loaded into mmpretrain's ``VisionTransformer`` (``layer_scale_init_value > 0``,
+  ``with_cls_token=True``) with a zero position slot for the class token, which computes exactly
+  the same. (mmpretrain 1.2.0's own ``DeiT3`` backbone normalises the FFN input with ``ln1``
+  instead of ``ln2``, ``DeiT3TransformerEncoderLayer.forward``: it does not reproduce the
+  release.)
+
+Known non-backbone keys match whole key components: ``module.queue`` explains ``module.queue``
+and ``module.queue.*``, never ``module.queue_backbone``.
 """
 import os
 import os.path as osp
@@ -33,7 +45,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import torch
 
-from .checkpoint import PREFIX, load_state_dict
+from .checkpoint import PREFIX, REPORTED_KEY, load_state_dict
 
 RESNET = ('conv1.', 'bn1.', 'layer1.', 'layer2.', 'layer3.', 'layer4.')
 
@@ -43,6 +55,12 @@ class UnknownKeysError(KeyError):
 
     def __str__(self):  # KeyError would print the message with quotes
         return str(self.args[0])
+
+
+def _known(key: str, known: Sequence[str]) -> bool:
+    """``key`` is one of ``known`` or lies under one of them, component-wise (``a.b`` explains
+    ``a.b`` and ``a.b.c``, not ``a.bc``)."""
+    return any(key == k.rstrip('.') or key.startswith(k.rstrip('.') + '.') for k in known)
 
 
 def _resnet(state, source_prefix: str, known_other: Sequence[str], fmt: str,
@@ -56,7 +74,7 @@ def _resnet(state, source_prefix: str, known_other: Sequence[str], fmt: str,
                 continue
             if name.startswith(tuple(drop_in_backbone)):
                 continue
-        elif key.startswith(tuple(known_other)) or key in known_other:
+        elif _known(key, known_other):
             continue
         unknown.append(key)
     _check(out, unknown, fmt, f'ResNet keys under "{source_prefix}"')
@@ -100,7 +118,7 @@ def from_mmselfsup(state):
     for key, value in state.items():
         if key.startswith(PREFIX):
             out[key] = value
-        elif not (key.startswith(_MM_OTHER) or key in _MM_OTHER):
+        elif not _known(key, _MM_OTHER):
             unknown.append(key)
     _check(out, unknown, 'mmselfsup', 'keys under "backbone."')
     return out
@@ -117,7 +135,7 @@ def from_lewel(state):
     return _resnet(state, online[0],
                    ('module.online_net.neck.', 'module.encoder_q.neck.', 'module.target_net.',
                     'module.encoder_k.', 'module.predictor.', 'module.predictor_obj.',
-                    'module.queue'), 'lewel')
+                    'module.queue', 'module.queue_ptr'), 'lewel')
 
 
 def from_clove(state):
@@ -143,7 +161,7 @@ _TIMM_VIT: List[Tuple[str, str]] = [
 _TIMM_DROP = ('head.', 'fc_norm.', 'head_drop.')
 
 
-def from_timm(state):
+def _vit(state, fmt):
     out, unknown = {}, []
     for key, value in state.items():
         for pattern, repl in _TIMM_VIT:
@@ -151,10 +169,51 @@ def from_timm(state):
                 out[PREFIX + re.sub(pattern, repl, key)] = value
                 break
         else:
-            if not key.startswith(_TIMM_DROP):
+            if not _known(key, _TIMM_DROP):
                 unknown.append(key)
-    _check(out, unknown, 'timm', 'timm VisionTransformer keys (blocks.N.*, patch_embed.proj.*)')
+    _check(out, unknown, fmt, 'timm VisionTransformer keys (blocks.N.*, patch_embed.proj.*)')
     return out
+
+
+def _patch_grid(pos_embed: torch.Tensor) -> bool:
+    """The position embedding holds a square grid of patch positions and nothing else."""
+    n = pos_embed.shape[1]
+    return int(round(n ** 0.5)) ** 2 == n
+
+
+def from_timm(state):
+    if 'cls_token' in state and 'pos_embed' in state and _patch_grid(state['pos_embed']) \
+            and not _patch_grid(state['pos_embed'][:, 1:]):
+        raise UnknownKeysError(
+            f'--from timm: pos_embed {tuple(state["pos_embed"].shape)} has no class-token slot '
+            'although the checkpoint has a cls_token: a DeiT-III / no_embed_class layout, which '
+            'adds the position embedding before prepending the class token. Use --from deit3.')
+    return _vit(state, 'timm')
+
+
+_DEIT_RELEASE = [(r'^blocks\.(\d+)\.gamma_1$', r'blocks.\1.ls1.gamma'),
+                 (r'^blocks\.(\d+)\.gamma_2$', r'blocks.\1.ls2.gamma')]
+
+
+def from_deit3(state):
+    """DeiT-III into mmpretrain's ``VisionTransformer``: ``x = cat(cls, patches + pos)`` equals
+    ``cat(cls, patches) + [0, pos]``, so the position embedding gets a zero class-token slot."""
+    renamed = {}
+    for key, value in state.items():
+        for pattern, repl in _DEIT_RELEASE:  # the DeiT release's names of the LayerScale
+            key = re.sub(pattern, repl, key)
+        renamed[key] = value
+    pos, cls = renamed.get('pos_embed'), renamed.get('cls_token')
+    if pos is None or cls is None or not _patch_grid(pos):
+        raise UnknownKeysError(
+            '--from deit3: expected a cls_token and a pos_embed of patch positions only (a square '
+            f'grid), got cls_token {None if cls is None else tuple(cls.shape)}, pos_embed '
+            f'{None if pos is None else tuple(pos.shape)} (with a class-token slot: --from timm)')
+    if not any(re.match(r'^blocks\.\d+\.ls1\.gamma$', k) for k in renamed):
+        raise UnknownKeysError('--from deit3: no LayerScale (blocks.N.ls1.gamma / gamma_1): not '
+                               'a DeiT-III checkpoint (--from timm for plain ViTs)')
+    renamed['pos_embed'] = torch.cat([torch.zeros_like(pos[:, :1]), pos], dim=1)
+    return _vit(renamed, 'deit3')
 
 
 FORMATS = {
@@ -167,20 +226,25 @@ FORMATS = {
     'revisiting': from_revisiting,
     'timm': from_timm,
     'deit': from_timm,
+    'deit3': from_deit3,
 }
 
 
-def import_checkpoint(src: str, fmt: str, dst: str = None) -> Dict[str, torch.Tensor]:
+def import_checkpoint(src: str, fmt: str, dst: str = None,
+                      trust: bool = False) -> Dict[str, torch.Tensor]:
     """Read ``src`` in layout ``fmt``; returns (and writes to ``dst``, atomically) a densepre
-    checkpoint ``{'state_dict': {'backbone.<name>': tensor}, 'meta': {...}}``."""
+    checkpoint ``{'state_dict': {'backbone.<name>': tensor}, 'meta': {...}}``. ``trust``: fully
+    unpickle a file that is not weights-only (CLoVE / PixPro and DeiT releases pickle an argparse
+    namespace; only for files you trust)."""
     if fmt not in FORMATS:
         raise ValueError(f'unknown format {fmt!r}; one of {", ".join(FORMATS)}')
-    state = load_state_dict(src)
+    state = load_state_dict(src, trust=trust)
     out = {k: v.detach().cpu().contiguous() for k, v in FORMATS[fmt](state).items()}
     if dst is not None:
         os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
         tmp = dst + '.part'
         torch.save({'state_dict': out,
-                    'meta': {'imported_from': fmt, 'source': osp.abspath(src)}}, tmp)
+                    'meta': {'imported_from': fmt, 'source': osp.abspath(src),
+                             REPORTED_KEY: 'online'}}, tmp)
         os.replace(tmp, dst)
     return out

@@ -8,6 +8,13 @@ mode. As detectron2's ``update_bn_stats``: every BN layer in training mode gets 
 running stats become the last batch's), and the running averages
 ``mu_k = mu_{k-1} + (m_k - mu_{k-1}) / k`` are accumulated across batches.
 
+Under gradient accumulation (the paper's batch kept on fewer GPUs,
+:mod:`densepre.transfer.effective_batch`) a loop iteration is a micro-batch: the hook averages
+``num_iters x accumulation`` micro-batches, so that it sees as many images as the paper's
+``num_iters`` batches (detectron2 on 8 GPUs with SyncBN: 200 x 16 images), and its ``interval``
+counts optimizer steps. The BN batch itself stays the micro-batch (x GPUs with SyncBN), which
+accumulation cannot change.
+
 mmpretrain's ``PreciseBNHook`` reads ``DataLoader.batch_size``, which mmdet's
 ``AspectRatioBatchSampler`` leaves at ``None``; this hook reads the batch size from the batch
 sampler and draws its own shuffled batches from the training set (a second iterator over the
@@ -34,8 +41,9 @@ class PreciseBNHook(Hook):
     iterations if given), before the final validation, checkpoint and test.
 
     Args:
-        num_iters: training batches averaged (detectron2's ``PRECISE_BN.NUM_ITER``: 200).
-        interval: also recompute every ``interval`` training iterations (detectron2 does so at
+        num_iters: optimizer-step batches averaged (detectron2's ``PRECISE_BN.NUM_ITER``: 200);
+            with ``n`` accumulation steps, ``n x num_iters`` micro-batches are drawn.
+        interval: also recompute every ``interval`` optimizer steps (detectron2 does so at
             every ``TEST.EVAL_PERIOD``; the MoCo / LEWEL / CLoVE configs evaluate at the end only).
     """
     priority = 'NORMAL'  # before CheckpointHook (VERY_LOW): the saved weights hold the stats
@@ -46,12 +54,18 @@ class PreciseBNHook(Hook):
         self.num_iters = num_iters
         self.interval = interval
 
+    @staticmethod
+    def accumulation(runner) -> int:
+        """Micro-batches per optimizer step (MMEngine's ``accumulative_counts``)."""
+        return int(getattr(runner.optim_wrapper, '_accumulative_counts', 1) or 1)
+
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         final = runner.iter + 1 == runner.max_iters
-        if final or (self.interval and self.every_n_train_iters(runner, self.interval)):
+        interval = self.interval and self.interval * self.accumulation(runner)
+        if final or (interval and self.every_n_train_iters(runner, interval)):
             self.recompute(runner)
 
-    def _batches(self, runner):
+    def _batches(self, runner, num_batches: int):
         loader = runner.train_dataloader
         batch_size = getattr(loader.batch_sampler, 'batch_size', None) or loader.batch_size
         generator = torch.Generator()
@@ -63,8 +77,8 @@ class PreciseBNHook(Hook):
             raise ValueError(f'PreciseBNHook: the training set ({len(loader.dataset)} samples) '
                              f'holds no full batch of {batch_size}')
         # a small training set is re-shuffled until num_iters batches were drawn
-        return itertools.islice(itertools.chain.from_iterable(itertools.repeat(ordered)),
-                                self.num_iters)
+        return batch_size, itertools.islice(
+            itertools.chain.from_iterable(itertools.repeat(ordered)), num_batches)
 
     @torch.no_grad()
     def recompute(self, runner) -> int:
@@ -84,9 +98,10 @@ class PreciseBNHook(Hook):
         variances = [torch.zeros_like(bn.running_var) for bn in bns]
         for bn in bns:
             bn.momentum = 1.0
-        count = 0
+        count, steps = 0, self.accumulation(runner)
+        batch_size, batches = self._batches(runner, self.num_iters * steps)
         try:
-            for data in self._batches(runner):
+            for data in batches:
                 data = model.data_preprocessor(data, True)
                 if isinstance(data, dict):
                     model(**data, mode='loss')
@@ -104,5 +119,8 @@ class PreciseBNHook(Hook):
             bn.running_var.copy_(var)
         model.train(was_training)
         print_log(f'PreciseBN: statistics of {len(bns)} BN layers recomputed over {count} '
-                  f'training batches (iteration {runner.iter + 1})', logger='current')
+                  f'training batches of {batch_size} per process (num_iters {self.num_iters} x '
+                  f'{steps} accumulation step(s): {count * batch_size} images per process, as '
+                  f'many as {self.num_iters} optimizer-step batches; iteration {runner.iter + 1})',
+                  logger='current')
         return len(bns)

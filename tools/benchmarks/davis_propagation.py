@@ -2,14 +2,18 @@
 
     python tools/benchmarks/davis_propagation.py CKPT [--data-root data/DAVIS] [--split val]
         [--topk 10] [--temperature 0.05] [--context 20] [--radius 12]
-        [--resnet-strides 1 2 1 1] [--resnet-dilations 1 1 2 4] [--out-stage 4]
+        [--features c4|c5] [--void propagate|refuse] [--student|--teacher]
         [--num-heads N] [--device cpu|cuda] [--out-dir DIR]
 
 The protocol of Jabri et al. (NeurIPS 2020; github.com/ajabri/videowalk ``code/test.py``) that
 Revisiting-Contrastive uses for its Table 5 (see docs/frozen_davis.md and
 :mod:`densepre.evaluation.label_propagation`): frames at their native 480p size, ImageNet
-normalisation, frozen backbone features at stride 8 (ResNet: dilated layer3/4 by default; ViT:
-patch tokens), the first frame's one-hot masks bilinearly resized to the feature grid, labels
+normalisation, frozen backbone features at stride 8 (ResNet: ``--features c4``, the default, is
+videowalk's: layer3 with stride 1 and no dilation, layer4 removed -- ``--remove-layers layer4``
+and ``ResNet.modify``; ``c5``: layer4's output with layer3/4 dilated 2/4; ViT: patch tokens),
+the first frame's one-hot masks bilinearly resized to the feature grid -- void (255) pixels are
+one more label, as videowalk's label set is every colour of the first annotation (``--void
+refuse`` stops instead) -- labels
 propagated frame by frame from the first frame and the 20 previous frames (top-10 neighbours within
 radius 12 cells, temperature 0.05), bilinearly upsampled to the frame and arg-maxed. J, F and J&F
 as the official davis2017-evaluation computes them (:mod:`densepre.evaluation.davis_metrics`).
@@ -37,8 +41,13 @@ from PIL import Image
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from densepre.evaluation import label_propagation as lp  # noqa: E402
+from densepre.transfer.checkpoint import add_weights_arguments  # noqa: E402
 
 BENCHMARK = 'davis2017_propagation'
+VOID = 255
+#: ResNet layouts: (strides, dilations, output stage). c4 = videowalk's ``ResNet.modify`` (layer3 /
+#: layer4 strides set to 1, no dilation) with ``--remove-layers layer4``.
+FEATURES = {'c4': ((1, 2, 1), (1, 1, 1), 3), 'c5': ((1, 2, 1, 1), (1, 1, 2, 4), 4)}
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 
@@ -94,9 +103,25 @@ def frame_features(backbone, frames: np.ndarray, batch: int, device: str) -> tor
     return torch.cat([backbone(x[i:i + batch].to(device)) for i in range(0, len(x), batch)])
 
 
-def first_frame_labels(mask: np.ndarray, grid):
-    """Label ids of the first frame and their one-hot maps resized (bilinear) to ``grid``."""
-    ids = np.unique(mask[mask != 255])
+def resnet_layout(args):
+    """``(strides, dilations, out_stage)`` of ``--features`` with the explicit overrides."""
+    strides, dilations, out_stage = FEATURES[args.features]
+    out_stage = args.out_stage or out_stage
+    strides = tuple(args.resnet_strides or strides)
+    dilations = tuple(args.resnet_dilations or dilations)
+    if not 1 <= out_stage <= 4 or len(strides) < out_stage or len(dilations) < out_stage:
+        raise ValueError(f'--out-stage {out_stage} needs strides and dilations for stages '
+                         f'1..{out_stage}, got {strides} / {dilations}')
+    return strides[:out_stage], dilations[:out_stage], out_stage
+
+
+def first_frame_labels(mask: np.ndarray, grid, void: str = 'propagate'):
+    """Label ids of the first frame and their one-hot maps resized (bilinear) to ``grid``.
+
+    ``void='propagate'``: void (255) is one more label (videowalk's label set is every colour of
+    the first annotation), so a pixel can be predicted void; ``'ignore'``: void pixels belong to
+    no label (their one-hot rows are zero)."""
+    ids = np.unique(mask) if void == 'propagate' else np.unique(mask[mask != VOID])
     ids = np.union1d([0], ids).astype(np.int64)
     onehot = (mask[..., None] == ids).astype(np.float32)
     small = cv2.resize(onehot, (grid[1], grid[0]), interpolation=cv2.INTER_LINEAR)
@@ -138,9 +163,19 @@ def parse_args(argv=None):
     p.add_argument('--temperature', type=float, default=lp.TEMPERATURE)
     p.add_argument('--context', type=int, default=lp.CONTEXT, help='previous frames used')
     p.add_argument('--radius', type=float, default=lp.RADIUS, help='in feature cells')
-    p.add_argument('--resnet-strides', type=int, nargs=4, default=(1, 2, 1, 1))
-    p.add_argument('--resnet-dilations', type=int, nargs=4, default=(1, 1, 2, 4))
-    p.add_argument('--out-stage', type=int, default=4, help='ResNet stage of the features')
+    p.add_argument('--features', choices=sorted(FEATURES), default='c4',
+                   help="ResNet features: c4 (default; videowalk's: layer3 at stride 8, layer4 "
+                   'removed) or c5 (layer4, layer3/4 dilated 2/4, stride 8)')
+    p.add_argument('--resnet-strides', type=int, nargs='+',
+                   help='per-stage strides (overrides --features)')
+    p.add_argument('--resnet-dilations', type=int, nargs='+',
+                   help='per-stage dilations (overrides --features)')
+    p.add_argument('--out-stage', type=int, help='ResNet stage of the features (overrides '
+                   '--features; the stages after it are removed)')
+    p.add_argument('--void', choices=('propagate', 'refuse'), default='propagate',
+                   help='void (255) pixels in a first frame: propagate them as one more label '
+                   "(default, videowalk's) or stop with an error")
+    add_weights_arguments(p)
     p.add_argument('--num-heads', type=int, help='ViT heads (default: checkpoint config)')
     p.add_argument('--batch-size', type=int, default=8, help='frames per backbone pass')
     p.add_argument('--tile', type=int, default=16, help='query block (grid cells) whose radius '
@@ -159,8 +194,13 @@ def main(argv=None):
     from densepre.transfer.downstream import default_work_dir
     seqs = read_lines(osp.join(args.data_root, 'ImageSets', '2017', f'{args.split}.txt'))
     files = {s: sequence_files(args.data_root, args.resolution, s) for s in seqs}
-    backbone = load_frozen_backbone(args.checkpoint, args.resnet_strides, args.resnet_dilations,
-                                    args.out_stage, args.num_heads, log=log).to(args.device)
+    strides, dilations, out_stage = resnet_layout(args)
+    log(f'ResNet features (a ViT gives its patch tokens): stage {out_stage}, strides {strides}, '
+        f'dilations {dilations} (--features {args.features}); void pixels of the first frame: '
+        f'{args.void}')
+    backbone = load_frozen_backbone(args.checkpoint, strides, dilations, out_stage,
+                                    args.num_heads, log=log, teacher=args.teacher,
+                                    ignore_keys=args.ignore_keys).to(args.device)
     out_dir = args.out_dir or default_work_dir(BENCHMARK, args.checkpoint)
     metric = DavisJF()
     timing = dict(frames=0, feature_s=0., propagation_s=0.)
@@ -171,12 +211,16 @@ def main(argv=None):
         first = read_mask(ann_paths[0])
         if first.shape != frames.shape[1:3]:
             raise ValueError(f'{ann_paths[0]}: mask {first.shape} vs frame {frames.shape[1:3]}')
+        if args.void == 'refuse' and (first == VOID).any():
+            raise ValueError(f'{ann_paths[0]}: {int((first == VOID).sum())} void (255) pixels in '
+                             'the first frame; --void propagate carries them as one more label '
+                             "(videowalk's protocol)")
         with Image.open(ann_paths[0]) as img:
             palette = img.getpalette() or _voc_palette()
         t0 = time.perf_counter()
         feats = frame_features(backbone, frames, args.batch_size, args.device)
         t1 = time.perf_counter()
-        ids, first_soft = first_frame_labels(first, feats.shape[-2:])
+        ids, first_soft = first_frame_labels(first, feats.shape[-2:], args.void)
         soft = lp.propagate_labels(feats, first_soft.to(feats.device), args.topk,
                                    args.temperature, args.context, args.radius, args.tile or None)
         t2 = time.perf_counter()
@@ -201,7 +245,8 @@ def main(argv=None):
     fps = timing['frames'] / total
     out = dict(benchmark=BENCHMARK, checkpoint=osp.abspath(args.checkpoint),
                backbone=backbone.description, feature_stride=backbone.stride,
-               settings=dict(topk=args.topk, temperature=args.temperature, context=args.context,
+               settings=dict(features=args.features, void=args.void, topk=args.topk,
+                             temperature=args.temperature, context=args.context,
                              radius=args.radius, split=args.split, resolution=args.resolution,
                              max_frames=args.max_frames),
                metrics=result, frames_per_second=fps, timing=timing,

@@ -29,6 +29,17 @@ regression: L2-normalised features, per-class squared-hinge SVMs (positives weig
 per class chosen by 3-fold cross-validation on ``trainval`` over 26 costs (1e-7 .. 100 and
 0.5^4 .. 0.5^19), refitted on ``trainval`` and scored on ``test`` (see
 :mod:`densepre.evaluation.linear_svm`); benchmark name ``feature_probe_voc07_svm``.
+``--protocol`` (SVM only):
+
+* ``fair`` (default; the benchmark's ResNet-50 VOC07 config and scripts): ``trainval`` is the
+  image list of the ``<class>_trainval.txt`` files sorted by image name; difficult images are
+  negatives in training (never scored); folds as sklearn >= 0.22 numbers classes; features:
+  short side to 256 then squashed to 224 x 224 (both bilinear, as its ``scale`` +
+  ``global_resize``), res5 average-pooled with a 6 x 6 window at stride 1 (2 x 2 x 2048 =
+  8192-d for ResNet-50, its ``res5_2_branch2c_bn_s1k6_resize`` blob);
+* ``probe`` (densepre's earlier default): the logistic-regression probe's features (short-side
+  resize + centre crop, global average pool, 2048-d), ``train + val`` concatenated, difficult
+  images left out of training, sorted-class folds.
 
 All classifiers of one ``C`` are fitted jointly (the objective is separable, so this is the same
 optimum as fitting them one by one), in float64, warm-started from the previous ``C``. sklearn is
@@ -50,6 +61,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from densepre.transfer.checkpoint import add_weights_arguments  # noqa: E402
 
 VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair',
                'cow', 'diningtable', 'dog', 'horse', 'motorbike', 'person', 'pottedplant',
@@ -82,17 +95,21 @@ def resnet_depth(state: Dict[str, torch.Tensor], prefix: str = 'backbone.') -> i
     return _DEPTHS[(counts, bottleneck)]
 
 
-def load_backbone(checkpoint: str, depth: Optional[int] = None) -> torch.nn.Module:
-    """The frozen ResNet of a densepre pretraining checkpoint, verified to load completely."""
+def load_backbone(checkpoint: str, depth: Optional[int] = None, teacher: Optional[bool] = None,
+                  ignore_keys: Sequence[str] = ()) -> torch.nn.Module:
+    """The frozen ResNet of a densepre pretraining checkpoint, verified to load completely (in
+    both directions; ``teacher`` / ``ignore_keys``: see :func:`extract_backbone` /
+    :func:`verify_complete_loading`)."""
     from densepre.registry import MODELS
     from densepre.transfer.checkpoint import extract_backbone, verify_complete_loading
     from densepre.utils import register_all_modules
     register_all_modules(init_default_scope=False)
-    pretrained = extract_backbone(checkpoint)
+    pretrained = extract_backbone(checkpoint, teacher=teacher, log=log)
     depth = depth or resnet_depth(pretrained)
     model = MODELS.build(dict(type='ResNet', depth=depth, out_indices=(3, )))
     model.load_state_dict({k[len('backbone.'):]: v for k, v in pretrained.items()}, strict=False)
-    verify_complete_loading(model, pretrained, what=f'ResNet-{depth} backbone')
+    verify_complete_loading(model, pretrained, what=f'ResNet-{depth} backbone',
+                            ignore_keys=ignore_keys)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -124,14 +141,53 @@ class ImageFiles(torch.utils.data.Dataset):
         return (x - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
 
 
+class SquashedImageFiles(ImageFiles):
+    """The fair benchmark's VOC07 input: short side to ``scale`` (cv2 bilinear, the long side
+    ``floor``-ed), then resized to ``size x size`` ignoring the aspect ratio; ImageNet-normalised.
+    """
+
+    def __init__(self, paths: Sequence[str], size: int, scale: int = 256):
+        super().__init__(paths, size)
+        self.scale = scale
+
+    def __getitem__(self, i):
+        import cv2
+        bgr = cv2.imread(self.paths[i], cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise IOError(f'cannot read image {self.paths[i]}')
+        img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32)
+        h, w = img.shape[:2]
+        if min(h, w) != self.scale:
+            nw, nh = (self.scale, int(h / w * self.scale)) if w < h else \
+                (int(w / h * self.scale), self.scale)
+            img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
+        x = torch.from_numpy(img).permute(2, 0, 1) / 255.
+        return (x - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
+
+
+def pool_features(c5: torch.Tensor, pooling: str) -> torch.Tensor:
+    """``gap``: global average (C); ``res5_6x6``: 6 x 6 average windows at stride 1, flattened
+    (C x 2 x 2 for a 7 x 7 map)."""
+    if pooling == 'gap':
+        return c5.mean(dim=(2, 3))
+    if pooling == 'res5_6x6':
+        if min(c5.shape[-2:]) < 6:
+            raise ValueError(f'res5 map {tuple(c5.shape[-2:])} is smaller than the 6 x 6 window')
+        return F.avg_pool2d(c5, kernel_size=6, stride=1).flatten(1)
+    raise ValueError(f'unknown pooling {pooling!r}')
+
+
 @torch.no_grad()
-def extract(model, paths, size, batch_size, workers, device) -> torch.Tensor:
-    loader = torch.utils.data.DataLoader(ImageFiles(paths, size), batch_size=batch_size,
+def extract(model, paths, size, batch_size, workers, device, inputs: str = 'crop',
+            pooling: str = 'gap') -> torch.Tensor:
+    dataset = SquashedImageFiles(paths, size) if inputs == 'squash' else ImageFiles(paths, size)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size,
                                          num_workers=workers, shuffle=False)
     feats = []
     for x in loader:
         c5 = model(x.to(device))[-1]
-        feats.append(c5.mean(dim=(2, 3)).double().cpu())
+        feats.append(pool_features(c5, pooling).double().cpu())
     return torch.cat(feats)
 
 
@@ -151,6 +207,21 @@ def voc07_split(root: str, split: str, classes: Sequence[str]) -> Tuple[List[str
         for line in _read_lines(osp.join(root, 'ImageSets', 'Main', f'{name}_{split}.txt')):
             img_id, value = line.split()
             labels[index[img_id], k] = int(value)
+    return [osp.join(root, 'JPEGImages', f'{i}.jpg') for i in ids], labels
+
+
+def voc07_fair_split(root: str, split: str,
+                     classes: Sequence[str]) -> Tuple[List[str], torch.Tensor]:
+    """The fair benchmark's VOC07 data files: the images of the ``<class>_<split>.txt`` files
+    sorted by name (``split`` = trainval / test), labels in {1, 0 (difficult), -1}."""
+    per_class = []
+    for name in classes:
+        lines = _read_lines(osp.join(root, 'ImageSets', 'Main', f'{name}_{split}.txt'))
+        per_class.append(dict(line.split() for line in lines))
+    ids = sorted(set().union(*per_class))
+    labels = torch.full((len(ids), len(classes)), -1, dtype=torch.int8)
+    for k, table in enumerate(per_class):
+        labels[:, k] = torch.tensor([int(table.get(i, -1)) for i in ids], dtype=torch.int8)
     return [osp.join(root, 'JPEGImages', f'{i}.jpg') for i in ids], labels
 
 
@@ -273,6 +344,10 @@ def parse_args(argv=None):
     p.add_argument('--classifier', choices=['logreg', 'svm'], default='logreg',
                    help='svm: the VOC07 linear-SVM protocol (voc07 only)')
     p.add_argument('--data-root', help='voc07: the VOC2007 dir (default data/VOCdevkit/VOC2007)')
+    p.add_argument('--protocol', choices=['fair', 'probe'], default='fair',
+                   help='svm: fair (default; the fair self-supervision benchmark: sorted trainval, '
+                   'difficult = negative in training, squashed 224 inputs, res5 6x6-pooled '
+                   'features) or probe (the logistic-regression probe\'s data and features)')
     p.add_argument('--train-ann', default='meta/train.txt', help='imagelist: ann file')
     p.add_argument('--val-ann', default='meta/val.txt', help='imagelist: ann file')
     p.add_argument('--test-ann', default='meta/test.txt', help='imagelist: ann file')
@@ -287,6 +362,7 @@ def parse_args(argv=None):
                    '(sklearn default 100)')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--out-dir', help='default work_dirs/benchmarks/feature_probe_<data>/<ckpt>')
+    add_weights_arguments(p)
     return p.parse_args(argv)
 
 
@@ -306,7 +382,10 @@ def main(argv=None):
         if missing:
             log(f'WARNING: no label files for {len(missing)} of the 20 VOC classes '
                 f'({", ".join(missing[:5])}{" ..." if len(missing) > 5 else ""}): skipped')
-        data = [voc07_split(root, s, classes) for s in ('train', 'val', 'test')]
+        if args.classifier == 'svm' and args.protocol == 'fair':
+            data = [voc07_fair_split(root, s, classes) for s in ('trainval', 'test')]
+        else:
+            data = [voc07_split(root, s, classes) for s in ('train', 'val', 'test')]
         num_classes = None
     else:
         if not args.data_root or not osp.isdir(args.data_root):
@@ -319,9 +398,15 @@ def main(argv=None):
     benchmark = f'feature_probe_{args.data}' + ('_svm' if args.classifier == 'svm' else '')
     out_dir = args.out_dir or default_work_dir(benchmark, args.checkpoint)
 
-    model = load_backbone(args.checkpoint, args.depth).to(args.device)
+    model = load_backbone(args.checkpoint, args.depth, args.teacher,
+                          args.ignore_keys).to(args.device)
+    fair = args.classifier == 'svm' and args.protocol == 'fair'
+    if fair:
+        log('SVM protocol fair: trainval sorted by name, difficult = negative in training, '
+            'inputs squashed to 224 x 224, res5 6 x 6 average-pooled features')
     t0 = time.time()
-    feats = [extract(model, paths, args.img_size, args.batch_size, args.workers, args.device)
+    feats = [extract(model, paths, args.img_size, args.batch_size, args.workers, args.device,
+                     'squash' if fair else 'crop', 'res5_6x6' if fair else 'gap')
              for paths, _ in data]
     log(f'features {tuple(feats[0].shape[1:])} of {sum(len(f) for f in feats)} images in '
         f'{time.time() - t0:.1f}s')
@@ -350,17 +435,23 @@ def run_svm(args, benchmark, out_dir, feats, data):
     """VOC07 SVM protocol: cross-validated cost on trainval (= train + val), scored on test."""
     from densepre.evaluation.linear_svm import svm_protocol
     t0 = time.time()
-    result, search = svm_protocol(torch.cat(feats[:2]), torch.cat([data[0][1], data[1][1]]),
-                                  feats[2], data[2][1])
+    if args.protocol == 'fair':  # [trainval, test]
+        trainval, y_trainval, test, y_test = feats[0], data[0][1], feats[1], data[1][1]
+    else:  # [train, val, test]: train + val
+        trainval, y_trainval = torch.cat(feats[:2]), torch.cat([data[0][1], data[1][1]])
+        test, y_test = feats[2], data[2][1]
+    result, search = svm_protocol(trainval, y_trainval, test, y_test, protocol=args.protocol)
     log(f'SVMs: 26 costs x 3 folds + refit in {time.time() - t0:.1f}s')
     out = dict(benchmark=benchmark, checkpoint=osp.abspath(args.checkpoint),
-               img_size=args.img_size, metrics=result, cost_search=search)
+               img_size=args.img_size, protocol=args.protocol, feature_dim=trainval.shape[1],
+               metrics=result, cost_search=search)
     os.makedirs(out_dir, exist_ok=True)
     tmp = osp.join(out_dir, 'metrics.json.part')
     with open(tmp, 'w') as f:
         json.dump(out, f, indent=2)
     os.replace(tmp, osp.join(out_dir, 'metrics.json'))
-    print(f'RESULT mAP={result["mAP"]:.2f} (linear SVM; {osp.join(out_dir, "metrics.json")})')
+    print(f'RESULT mAP={result["mAP"]:.2f} (linear SVM, protocol {args.protocol}; '
+          f'{osp.join(out_dir, "metrics.json")})')
     return out
 
 

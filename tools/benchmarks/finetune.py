@@ -3,13 +3,18 @@
     python tools/benchmarks/finetune.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options ...]
 
 CHECKPOINT may be `none` (random init, for baselines). The backbone is verified to load
-completely before training starts (see densepre/transfer/checkpoint.py); the test metrics are
-written to WORK_DIR/metrics.json.
+completely before training starts, in both directions: every backbone tensor of the model comes
+from the checkpoint and every backbone tensor of the checkpoint is used (`--ignore-keys PATTERN`
+for deliberate drops); see densepre/transfer/checkpoint.py. The backbone is the one the
+checkpoint's method reports (LOCA: its EMA teacher; `--student` / `--teacher` override), printed
+at start. The test metrics are written to WORK_DIR/metrics.json.
 """
 import argparse
 import os
 
 from mmengine.config import DictAction
+
+from densepre.transfer.checkpoint import add_weights_arguments
 
 
 def parse_args(argv=None):
@@ -26,9 +31,7 @@ def parse_args(argv=None):
         help='on fewer GPUs than the paper: keep the per-GPU batch and scale the lr linearly '
         '(fewer epochs) instead of the default gradient accumulation, which keeps the paper\'s '
         'effective batch, lr and number of optimizer steps')
-    parser.add_argument('--teacher', action='store_true',
-                        help="fine-tune the EMA teacher's backbone (<name>.module.backbone.*) "
-                        'instead of the online one (LOCA reports its teacher)')
+    add_weights_arguments(parser)
     parser.add_argument('--trust-checkpoint', action='store_true',
                         help='fully unpickle a checkpoint that is not weights-only (runs any code '
                         'the file names: only for files you trust)')
@@ -50,7 +53,8 @@ def main(argv=None):
     result = run_benchmark(args.config, args.checkpoint, args.work_dir, args.cfg_options,
                            args.launcher, run_test=not args.no_test, benchmark=args.benchmark,
                            batch_mode='scale' if args.scale_lr else 'accumulate', seed=args.seed,
-                           teacher=args.teacher, trust=args.trust_checkpoint)
+                           teacher=args.teacher, trust=args.trust_checkpoint,
+                           ignore_keys=args.ignore_keys)
     rank = get_rank()
     shutdown_distributed()
     if result['metrics'] and rank == 0:

@@ -7,8 +7,8 @@ and 9, appendix B.2).
     # classification only ("Classif.", mAP): the segmentation labels as multi-label image labels,
     # a linear layer + BCE on average-pooled features of a pretraining checkpoint's backbone
     # (frozen, Tables 3 / 7; --finetune: end to end, Table 9); train split -> test split
-    python tools/benchmarks/loc_cls_eval.py cls SEG_CONFIG CHECKPOINT [--teacher] [--finetune]
-        [--epochs 20] [--lr 1e-3] [--img-size S] [--batch-size 16] [--out-dir DIR]
+    python tools/benchmarks/loc_cls_eval.py cls SEG_CONFIG CHECKPOINT [--student|--teacher]
+        [--finetune] [--epochs 20] [--lr 1e-3] [--img-size S] [--batch-size 16] [--out-dir DIR]
 
 Both take the data, model and normalisation from SEG_CONFIG (any mmseg benchmark config, e.g.
 ``configs/benchmarks/mmsegmentation/ade20k/segmenter-linear_vit-b16_8xb2-160k_ade20k-512x512.py``)
@@ -41,6 +41,8 @@ from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
+from densepre.transfer.checkpoint import add_weights_arguments  # noqa: E402
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -51,8 +53,7 @@ def parse_args(argv=None):
     cls = sub.add_parser('cls', help='multi-label classification mAP')
     cls.add_argument('config')
     cls.add_argument('checkpoint', help='pretraining checkpoint, or "none" (random init)')
-    cls.add_argument('--teacher', action='store_true',
-                     help="the EMA teacher's backbone (LOCA reports its momentum encoder)")
+    add_weights_arguments(cls)
     cls.add_argument('--finetune', action='store_true', help='train the backbone too (Table 9)')
     cls.add_argument('--epochs', type=int, default=20)
     cls.add_argument('--lr', type=float, default=1e-3)
@@ -216,10 +217,12 @@ def build_backbone(args, cfg: Config):
             report = ['no pretraining checkpoint: random init']
         else:
             weights = osp.join(staging, 'backbone.pth')
+            report = []
             pretrained = extract_backbone(args.checkpoint, weights, trust=args.trust_checkpoint,
-                                          teacher=args.teacher)
+                                          teacher=args.teacher, log=report.append)
             inject_pretrained(cfg, weights)
-            report = [f'complete loading verified: {line}' for line in verify(cfg, pretrained)]
+            report += [f'complete loading verified: {line}'
+                       for line in verify(cfg, pretrained, args.ignore_keys)]
         model = build(cfg, 'model', cfg.model)
         model.init_weights()
     finally:

@@ -101,6 +101,10 @@ class LOCA(BaseSelfSupervisor):
             only; query views are ignored (the single configs load none).
     """
 
+    #: the backbone the paper evaluates (LOCA appendix A.1: the teacher); read by the runner
+    #: into each checkpoint's meta and by densepre.transfer.checkpoint.extract_backbone
+    reported_weights = 'teacher'
+
     def __init__(self,
                  backbone: dict,
                  position_head: Optional[dict] = None,

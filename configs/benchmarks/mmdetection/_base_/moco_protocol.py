@@ -47,3 +47,9 @@ moco_fpn_mask_head = dict(norm_cfg=moco_norm_cfg)
 # from densepre's HOOKS registry through `_scope_` (a 'densepre.' type prefix does not resolve from
 # mmdet's registry: densepre's registries are grandchildren of MMEngine's root).
 moco_precise_bn = dict(type='PreciseBNHook', _scope_='densepre', num_iters=200)
+# detectron2 does not decay norm parameters (SOLVER.WEIGHT_DECAY_NORM = 0.0 in its defaults, kept by
+# the MoCo / LEWEL / CLoVE detection yamls); mmdet's default constructor decays them at 1e-4.
+moco_paramwise_cfg = dict(norm_decay_mult=0.)
+# detectron2's SOLVER.WARMUP_ITERS 1000 (WARMUP_FACTOR 1/1000, linear) of the MoCo / CLoVE COCO
+# yamls (mmdet's 1x / 2x schedules warm up for 500); the VOC yaml sets 100.
+moco_coco_warmup = dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000)

@@ -33,4 +33,10 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 # the paper's batch: 16 = 8 GPUs x 2 (fewer GPUs: gradient accumulation keeps
 # it, see densepre/transfer/effective_batch.py; --scale-lr: lr scaled linearly instead)
 auto_scale_lr = dict(enable=True, base_batch_size=16)
+# detectron2 (MoCo / CLoVE yamls): norm parameters not decayed, 1000 warm-up iterations
+optim_wrapper = dict(paramwise_cfg=_base_.moco_paramwise_cfg)
+param_scheduler = [
+    _base_.moco_coco_warmup,
+    dict(type='MultiStepLR', begin=0, end=12, by_epoch=True, milestones=[8, 11], gamma=0.1),
+]
 pretrained_parts = [dict(module='backbone', prefix='backbone.')]

@@ -42,7 +42,8 @@ param_scheduler = [
          gamma=0.1),
 ]
 optim_wrapper = dict(
-    type='OptimWrapper', optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
+    type='OptimWrapper', optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001),
+    paramwise_cfg=_base_.moco_paramwise_cfg)  # norm parameters not decayed (detectron2)
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=4000, max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
 # the paper's batch: 16 = 8 GPUs x 2 (fewer GPUs: gradient accumulation keeps
