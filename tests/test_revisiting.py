@@ -163,7 +163,7 @@ def _overlaps(pipeline, n=150, seed=0):
     return frac, has_flag(torch.as_tensor(geom[:, 2:]), FLAG_FALLBACK).numpy()
 
 
-# the released code's CC rule (>= 10 %) as a variant of each constrained step: variant -> paper config
+# the released code's CC rule (>= 10 %) as a variant of each constrained step: variant -> paper
 CC10 = {
     'mocov2-mc-cc10_r50_8xb32-coco_200e.py': TABLE4[2],
     'mocov2-mc-cc10-m0995-aplus_r50_8xb32-coco_200e.py': TABLE4[4],

@@ -136,7 +136,8 @@ def released_run(model0, loader, epochs, lr0, momentum, wd, m, tau, topk, lam, w
             total = loss + lam * aux if use_aux else loss
             params = [p for p in enc_q.parameters()]
             grads = torch.autograd.grad(total, params)
-            with torch.no_grad():  # SGD: d = g + wd p; buf = d (1st step) or mu buf + d; p -= lr buf
+            # torch SGD: d = g + wd p; buf = d (first step) or mu buf + d; p -= lr buf
+            with torch.no_grad():
                 for i, (p, gr) in enumerate(zip(params, grads)):
                     d = gr + wd * p
                     buf[i] = d.clone() if i not in buf else momentum * buf[i] + d
