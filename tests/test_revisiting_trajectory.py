@@ -197,3 +197,19 @@ def test_release_config_run_equals_the_released_loop_step_by_step(tmp_path):
     last = record.states[-1]
     assert all(not torch.equal(last['q'][n], model0.state_dict()[n]) for n in ref[-1]['q']
                if n.endswith('conv1.weight'))
+
+
+def test_speed_tool_refuses_a_directory_without_the_release(tmp_path):
+    """tools/analysis_tools/revisiting_release_speed.py times densepre against a checkout of the
+    release (never part of densepre); without one it stops at once naming the directory."""
+    import importlib.util
+    import pytest
+    spec = importlib.util.spec_from_file_location(
+        'revisiting_release_speed',
+        osp.join(REPO, 'tools/analysis_tools/revisiting_release_speed.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    (tmp_path / 'builder').mkdir()
+    with pytest.raises(FileNotFoundError,
+                       match=f'{tmp_path}.*no builder/builder_ours_warmup.py'):
+        tool.main(['--release-dir', str(tmp_path)])
