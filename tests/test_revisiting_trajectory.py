@@ -6,6 +6,7 @@ import copy
 import math
 import os.path as osp
 
+import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
@@ -203,7 +204,6 @@ def test_speed_tool_refuses_a_directory_without_the_release(tmp_path):
     """tools/analysis_tools/revisiting_release_speed.py times densepre against a checkout of the
     release (never part of densepre); without one it stops at once naming the directory."""
     import importlib.util
-    import pytest
     spec = importlib.util.spec_from_file_location(
         'revisiting_release_speed',
         osp.join(REPO, 'tools/analysis_tools/revisiting_release_speed.py'))
