@@ -54,9 +54,7 @@ def test_revisiting_configs_train_in_fp32_and_amp_is_an_option():
     amp = amp_optim_wrapper_cfg(cfg.optim_wrapper.to_dict(), device_type='cuda')
     assert amp['type'] is DenseAmpOptimWrapper and amp['dtype'] == 'float16'
     assert amp['optimizer'] == cfg.optim_wrapper.optimizer
-    # ... or tools/train.py --amp / --amp-dtype
-    import sys
-    sys.path.insert(0, osp.join(REPO, 'tools'))
+    # ... or tools/train.py --amp / --amp-dtype (tests/conftest.py puts tools/ on the path)
     import train as train_tool
     path = osp.join(CFG, KNN)
     for argv in ([path, '--amp'], [path, '--amp-dtype', 'float16']):
