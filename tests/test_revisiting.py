@@ -163,8 +163,38 @@ def _overlaps(pipeline, n=150, seed=0):
     return frac, has_flag(torch.as_tensor(geom[:, 2:]), FLAG_FALLBACK).numpy()
 
 
-@pytest.mark.parametrize('name,rule', [(TABLE4[2], 0.2),
-                                       ('mocov2-mc-cc10_r50_8xb32-coco_200e.py', 0.1)])
+# the released code's CC rule (>= 10 %) as a variant of each constrained step: variant -> paper
+CC10 = {
+    'mocov2-mc-cc10_r50_8xb32-coco_200e.py': TABLE4[2],
+    'mocov2-mc-cc10-m0995-aplus_r50_8xb32-coco_200e.py': TABLE4[4],
+    'knn-mocov2-mc-cc10-m0995-aplus_r50_8xb32-coco_200e.py': TABLE4[5],
+    'knn-mocov2-mc-cc10-m0995-aplus_r50_8xb32-coco_800e.py': BEST_800E,
+}
+
+
+@pytest.mark.parametrize('name', sorted(CC10))
+def test_cc10_variants_change_only_the_overlap_rule(name):
+    """Each 10 % variant inherits its paper config (`_base_`) and differs from it only in the
+    small crops' min_overlap (0.1 instead of 0.2); its model and pipeline build."""
+    paper = CC10[name]
+    with open(osp.join(CFG, name)) as f:
+        assert re.search(r"^_base_ = '\./([^']+)'", f.read(), re.M).group(1) == paper
+    cfg, ref = load(name), load(paper)
+    local = views_of(cfg)[2]
+    assert local['overlap_with'] == 1 and local['transforms'][0]['min_overlap'] == 0.1
+    assert local['transforms'][0]['overlap_tries'] == 10
+    assert views_of(ref)[2]['transforms'][0]['min_overlap'] == 0.2
+    local['transforms'][0]['min_overlap'] = 0.2
+    for key in ('model', 'train_dataloader', 'optim_wrapper', 'param_scheduler', 'train_cfg'):
+        assert cfg[key] == ref[key], key
+    pipeline = Compose(load(name).train_dataloader.dataset.pipeline[1:])
+    img = np.random.RandomState(0).randint(0, 255, (120, 200, 3), np.uint8)
+    out = pipeline(dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2]))
+    assert [tuple(x.shape) for x in out['inputs']] == [(3, 160, 160)] * 2 + [(3, 96, 96)] * 4
+    assert build(name, **({'backbone_dim': 512} if 'knn' in name else {})).queue_len == 64
+
+
+@pytest.mark.parametrize('name,rule', [(TABLE4[2], 0.2), *[(n, 0.1) for n in sorted(CC10)]])
 def test_constrained_crops_meet_their_rule_except_counted_fallbacks(name, rule):
     """The shipped CC pipelines (crop geometry only): a small crop either has >= rule of its area
     inside the key crop, or is flagged as a fallback; one try shows fallbacks do occur and are

@@ -178,3 +178,86 @@ def test_shipped_aplus_pipeline_flags_warped_positives_never_the_key():
     assert not warped[:, 1].any()  # the key (view 1) never goes through A+
     # P(AutoAugment) 0.5 x P(a Rotate / Shear sub-policy whose op fires) ~ 0.19 -> ~0.09 per view
     assert 0.03 < float(warped[:, [0, 2, 3, 4, 5]].float().mean()) < 0.2
+
+
+# ---------------------------------------------------------------------------- release options
+RELEASE_HPARAMS = dict(pad_val=0, interpolation='nearest')
+
+
+def forced(op, **kwargs):
+    """APlusAugment that always runs exactly ``op`` (one sub-policy, AutoAugment branch)."""
+    return APlusAugment(standard=[], policies=[[op]], prob=1.0, **kwargs)
+
+
+def grey_ramp(h, w):
+    """(h, w, 3) uint8, every pixel a distinct value 1..h*w (no 0, no 128 for h*w < 128)."""
+    v = np.arange(1, h * w + 1, dtype=np.uint8).reshape(h, w)
+    return np.repeat(v[..., None], 3, axis=2)
+
+
+def test_rotate_fill_grey_by_default_zero_with_the_release_hparams():
+    img = np.full((33, 33, 3), 200, np.uint8)
+    rot = dict(type='Rotate', angle=30., prob=1., random_negative_prob=0.)
+    default = run(forced(rot), img, 0)
+    release = run(forced(rot, hparams=RELEASE_HPARAMS), img, 0)
+    # a 30 deg rotation about the centre uncovers the corners: filled with the pad value (an int
+    # pad value reaches cv2 through mmcv.imrotate as a scalar: (128, 0, 0), first channel only)
+    assert default[0, 0].tolist() == [128, 0, 0] and (release[0, 0] == 0).all()
+    assert (default[16, 16] == 200).all() and (release[16, 16] == 200).all()
+
+
+def test_shear_about_centre_is_the_release_geometry():
+    """ShearX, magnitude m = 0.3, sign fixed. Release (torchvision ``affine`` on PIL, nearest,
+    fill 0): output (x, y) = input(floor(x + ½ + tan(m)·(y + ½ − H/2)), y), so the centre row
+    of an odd-height image is unchanged. mmpretrain: about the top-left corner (row 0 unchanged),
+    factor m, bicubic, fill 128."""
+    h, w, m = 9, 11, 0.3
+    img = grey_ramp(h, w)
+    op = dict(type='Shear', magnitude=m, prob=1., random_negative_prob=0.,
+              direction='horizontal')
+    aug = forced(op, hparams=RELEASE_HPARAMS, shear_about='centre')
+    centred = aug.autoaugment.transforms[0].transforms[0]
+    assert type(centred).__name__ == 'CentredShear' and centred.pad_val == 0
+    assert centred.interpolation == 'nearest'
+    out = run(aug, img, 0)
+
+    y, x = np.mgrid[0:h, 0:w]
+    src = np.floor(x + 0.5 + np.tan(m) * (y + 0.5 - h / 2)).astype(int)
+    inside = (src >= 0) & (src < w)
+    expected = np.where(inside, img[y, np.clip(src, 0, w - 1), 0], 0)
+    assert (out == expected[..., None]).all()
+    assert (out[h // 2] == img[h // 2]).all()  # the centre row (and pixel) stays
+    assert (out[0, 0] == 0).all() and (out[-1, -1] == 0).all()  # shifted out: fill 0
+
+    corner = run(forced(op), img, 0)  # mmpretrain's default
+    assert (corner[0] == img[0]).all() and not (corner[h // 2] == img[h // 2]).all()
+    assert (corner[-1, 0] == 128).all()  # row 8 moves right by 0.3 * 8 = 2.4 px
+
+
+def test_release_aplus_pipeline_of_the_release_config():
+    """The `-release` kNN config's positives use the release's A+ options (fill 0, centred
+    nearest shear) and the 10 % CC rule; the paper config keeps mmpretrain's defaults."""
+    views = Config.fromfile(osp.join(
+        REPO, 'configs/revisiting/knn-mocov2-mc-cc-m0995-aplus_r50_8xb32-coco-release_200e.py')
+    ).train_dataloader.dataset.pipeline[1]['views']
+    for group in (views[0], views[2]):
+        aplus = TRANSFORMS.build(group['transforms'][1])
+        assert aplus.shear_about == 'centre'
+        ops = [op for sub in aplus.autoaugment.transforms for op in sub.transforms]
+        shears = [op for op in ops if 'Shear' in type(op).__name__]
+        rotates = [op for op in ops if type(op).__name__ == 'Rotate']
+        assert shears and all(type(op).__name__ == 'CentredShear' for op in shears)
+        assert all(op.pad_val == 0 and op.interpolation == 'nearest' for op in shears + rotates)
+    assert views[2]['transforms'][0]['min_overlap'] == 0.1
+    assert all(t['type'] != 'APlusAugment' for t in views[1]['transforms'])
+    paper = TRANSFORMS.build(Config.fromfile(osp.join(
+        REPO, 'configs/revisiting/knn-mocov2-mc-cc-m0995-aplus_r50_8xb32-coco_200e.py')
+    ).train_dataloader.dataset.pipeline[1]['views'][0]['transforms'][1])
+    ops = [op for sub in paper.autoaugment.transforms for op in sub.transforms]
+    assert all(op.pad_val == 128 for op in ops if hasattr(op, 'pad_val'))
+    assert {type(op).__name__ for op in ops if 'Shear' in type(op).__name__} == {'Shear'}
+
+
+def test_shear_about_refuses_unknown_values():
+    with pytest.raises(ValueError, match='shear_about'):
+        APlusAugment(standard=[], shear_about='middle')

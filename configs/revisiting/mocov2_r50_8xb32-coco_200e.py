@@ -12,7 +12,13 @@ train_dataloader = dict(
         data_prefix=dict(img_path='train2017/')))
 
 model = dict(momentum=0.001)  # 1 - m, m = 0.999
-optim_wrapper = dict(optimizer=dict(lr=0.3, weight_decay=1e-4, momentum=0.9))
+# fp32, as the authors trained (the released main*.py use neither autocast nor a GradScaler; the
+# paper is silent). AMP is an option: --cfg-options optim_wrapper.type=AmpOptimWrapper (README).
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    constructor='SkipEMAOptimWrapperConstructor',  # the key encoder is not optimised
+    optimizer=dict(type='SGD', lr=0.3, weight_decay=1e-4, momentum=0.9))
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=200, by_epoch=True, begin=0, end=200)]
 train_cfg = dict(max_epochs=200)
 auto_scale_lr = dict(base_batch_size=256)

@@ -37,5 +37,3 @@ param_scheduler = [dict(type='CosineAnnealingLR', T_max=2, by_epoch=True, begin=
 train_cfg = dict(max_epochs=2)
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1, max_keep_ckpts=3))
 randomness = dict(seed=0)
-# fp32: the test compares logged loss terms to 1e-6 (bf16 autocast rounds them)
-optim_wrapper = dict(dtype='float32')

@@ -17,6 +17,10 @@ colour = [
     dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
 ]
 aplus = dict(type='APlusAugment', standard=colour, policies='imagenet', prob=0.5)
+# A+ as the authors' release computes AutoAugment (torchvision on PIL): Rotate / Shear fill with 0
+# (mmpretrain: grey 128), Shear about the image centre with nearest neighbours and factor
+# tan(magnitude) (mmpretrain: top-left corner, bicubic, factor = magnitude)
+aplus_release = dict(aplus, hparams=dict(pad_val=0, interpolation='nearest'), shear_about='centre')
 autoaug = dict(type='APlusAugment', standard=colour, policies='imagenet', prob=1.0)  # Table 7
 large_crop = dict(type='GeoRandomResizedCrop', scale=160, crop_ratio_range=(0.2, 1.),
                   backend='pillow')
@@ -52,4 +56,6 @@ pipeline_mc = _pipeline(colour)  # +MC
 pipeline_mc_cc = _pipeline(colour, min_overlap=0.2)  # +CC, paper (suppl. A.4)
 pipeline_mc_cc10 = _pipeline(colour, min_overlap=0.1)  # +CC, released code
 pipeline_mc_cc_aplus = _pipeline([aplus], min_overlap=0.2)  # +A+
+pipeline_mc_cc10_aplus = _pipeline([aplus], min_overlap=0.1)  # +A+, released CC rule
+pipeline_mc_cc10_aplus_release = _pipeline([aplus_release], min_overlap=0.1)  # the release's A+
 pipeline_mc_cc_autoaug = _pipeline([autoaug], min_overlap=0.2)  # Table 7, AutoAugment only

@@ -1,7 +1,8 @@
-from .aplus import APlusAugment
+from .aplus import APlusAugment, CentredShear
 from .loading import LoadImageRobust, decode_image
 from .views import GeoMultiView, GeoRandomResizedCrop
 
 __all__ = [
-    'APlusAugment', 'LoadImageRobust', 'decode_image', 'GeoMultiView', 'GeoRandomResizedCrop'
+    'APlusAugment', 'CentredShear', 'LoadImageRobust', 'decode_image', 'GeoMultiView',
+    'GeoRandomResizedCrop'
 ]

@@ -10,7 +10,7 @@ from mmengine.logging import MessageHub
 from densepre.registry import MODELS
 from ..utils.feature_queue import FeatureQueue
 from ..utils.multiview import MultiViewBatch, count_fallback_crops, forward_views
-from .mocov2 import MoCoV2
+from .mocov2 import MoCoV2, at_least_fp32
 
 #: name of the FeatureQueue side-queue holding the key encoder's backbone features (Q_g)
 BACKBONE_QUEUE = 'backbone'
@@ -36,6 +36,11 @@ class KNNMoCo(MoCoV2):
     so it follows resumes): the paper's remedy for neighbours mined by a random network
     (suppl. B: 5 epochs, 20 for 800 epochs). Logged besides ``loss``: ``inst_ce``, ``knn_ce``
     (0 while off) and ``knn_active``.
+
+    Precision: whatever the training precision, the GAP features and embeddings are
+    normalised, the neighbours searched and the logits / losses computed in at least fp32
+    (autocast disabled there, inputs upcast). Under fp16 autocast the search would otherwise
+    round the similarities and change neighbours (the authors trained in fp32).
 
     Needs ``view_pairs`` (queries / keys by group name, see :class:`MoCoV2`).
 
@@ -74,11 +79,14 @@ class KNNMoCo(MoCoV2):
     def _embed(self, backbone, neck, img: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(L2-normalised head output, L2-normalised GAP of the last backbone stage)."""
         feats = backbone(img)
-        g = feats[-1].mean(dim=(2, 3))
-        if g.shape[1] != self.backbone_dim:
+        if feats[-1].shape[1] != self.backbone_dim:
             raise ValueError(f'KNNMoCo backbone_dim={self.backbone_dim} but the backbone gives '
-                             f'{g.shape[1]} channels (2048 for ResNet-50, 512 for ResNet-18)')
-        return F.normalize(neck(feats)[0], dim=1), F.normalize(g, dim=1)
+                             f'{feats[-1].shape[1]} channels (2048 for ResNet-50, 512 for '
+                             'ResNet-18)')
+        h = neck(feats)[0]
+        with torch.autocast(img.device.type, enabled=False):
+            g = at_least_fp32(feats[-1])[0].mean(dim=(2, 3))
+            return F.normalize(at_least_fp32(h)[0], dim=1), F.normalize(g, dim=1)
 
     def encode_query_and_backbone(self, img: torch.Tensor):
         return self._embed(self.backbone, self.neck, img)
@@ -99,13 +107,19 @@ class KNNMoCo(MoCoV2):
 
     @torch.no_grad()
     def neighbours(self, g: torch.Tensor) -> torch.Tensor:
-        """Column indices (N, k) of the k entries of Q_g most similar to ``g`` (N, C_g)."""
-        return self.queue.knn(g, self.knn_k, side=BACKBONE_QUEUE)[1]
+        """Column indices (N, k) of the k entries of Q_g most similar to ``g`` (N, C_g); the
+        similarities in at least fp32 whatever the autocast state."""
+        with torch.autocast(g.device.type, enabled=False):
+            g = g.to(torch.promote_types(
+                torch.promote_types(g.dtype, torch.float32), self.queue.side(BACKBONE_QUEUE).dtype))
+            return self.queue.knn(g, self.knn_k, side=BACKBONE_QUEUE)[1]
 
     def knn_loss(self, l_neg: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Multi-label CE of the logits ``l_neg`` (N, K) against the columns ``idx`` (N, k)."""
-        log_prob = F.log_softmax(l_neg / self.head.temperature, dim=1)
-        return -log_prob.gather(1, idx).mean()
+        """Multi-label CE of the logits ``l_neg`` (N, K) against the columns ``idx`` (N, k),
+        in at least fp32."""
+        with torch.autocast(l_neg.device.type, enabled=False):
+            log_prob = F.log_softmax(at_least_fp32(l_neg)[0] / self.head.temperature, dim=1)
+            return -log_prob.gather(1, idx).mean()
 
     def multiview_loss(self, views: MultiViewBatch) -> Dict[str, torch.Tensor]:
         query_idx, key_idx, pairs = self.view_pairs.resolve(views)
@@ -121,22 +135,26 @@ class KNNMoCo(MoCoV2):
         keys = dict(zip(key_idx, run(self.encode_key_and_backbone,
                                      [views.inputs[i] for i in key_idx])))
 
-        q_all = torch.cat([queries[i][0] for i in query_idx])
-        # logits of every positive against Q_h, shared by L_inst and L_nn
-        l_neg_all = q_all @ self.queue.queue.clone().detach()
-        l_neg = dict(zip(query_idx, torch.split(l_neg_all, [queries[i][0].shape[0]
-                                                            for i in query_idx])))
-        inst = sum(
-            self.head.loss(torch.einsum('nc,nc->n', queries[qi][0], keys[ki][0]).unsqueeze(-1),
-                           l_neg[qi]) for qi, ki in pairs) / len(pairs)
-        active = self.nn_loss_active()
-        if active:
-            idx = self.neighbours(torch.cat([queries[i][1] for i in query_idx]))
-            nn_loss = self.knn_loss(l_neg_all, idx)
-            loss = inst + self.knn_weight * nn_loss
-        else:
-            nn_loss = torch.zeros((), device=inst.device)
-            loss = inst
+        with torch.autocast(views.inputs[0].device.type, enabled=False):
+            q_all, queue_h = at_least_fp32(torch.cat([queries[i][0] for i in query_idx]),
+                                           self.queue.queue.clone().detach())
+            # logits of every positive against Q_h, shared by L_inst and L_nn
+            l_neg_all = q_all @ queue_h
+            l_neg = dict(zip(query_idx, torch.split(l_neg_all, [queries[i][0].shape[0]
+                                                                for i in query_idx])))
+            inst = sum(
+                self.head.loss(
+                    torch.einsum('nc,nc->n', *at_least_fp32(queries[qi][0],
+                                                            keys[ki][0])).unsqueeze(-1),
+                    l_neg[qi]) for qi, ki in pairs) / len(pairs)
+            active = self.nn_loss_active()
+            if active:
+                idx = self.neighbours(torch.cat([queries[i][1] for i in query_idx]))
+                nn_loss = self.knn_loss(l_neg_all, idx)
+                loss = inst + self.knn_weight * nn_loss
+            else:
+                nn_loss = torch.zeros((), device=inst.device)
+                loss = inst
         self.queue.enqueue(torch.cat([keys[i][0] for i in key_idx]),
                            **{BACKBONE_QUEUE: torch.cat([keys[i][1] for i in key_idx])})
         return dict(loss=loss, inst_ce=inst.detach(), knn_ce=nn_loss.detach(),

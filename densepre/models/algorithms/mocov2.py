@@ -15,6 +15,17 @@ from ..utils.feature_queue import FeatureQueue
 from ..utils.multiview import MultiViewBatch, ViewPairs, count_fallback_crops, forward_views
 
 
+def at_least_fp32(*tensors: torch.Tensor) -> List[torch.Tensor]:
+    """The tensors in their common dtype, upcast to at least float32 (float64 stays float64).
+
+    Used with ``torch.autocast(device, enabled=False)``: under AMP, autocast would run the
+    similarity products in fp16 / bf16 even on fp32 inputs (the pattern of CLoVE's loss)."""
+    dtype = torch.float32
+    for t in tensors:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return [t.to(dtype) for t in tensors]
+
+
 @MODELS.register_module()
 class MoCoV2(EMATeacherMixin, BaseSelfSupervisor):
     """MoCo v2: InfoNCE between a query and its momentum-encoded key against a queue (MoCo Eq. 1)::
@@ -34,6 +45,10 @@ class MoCoV2(EMATeacherMixin, BaseSelfSupervisor):
     ``local`` groups a query of the key view; small crops are then never encoded by the key
     encoder and never enqueued. The loss is the mean of the pairs' InfoNCE losses, and every key
     view is enqueued once.
+
+    Precision: whatever the training precision, the embeddings are L2-normalised and the logits
+    and the loss computed in fp32 (autocast disabled there, inputs upcast): the similarities of
+    the queue's K = 65536 negatives are not rounded to fp16 / bf16.
 
     Args:
         backbone, neck, head (dict): encoder, MLP head, ``ContrastiveHead`` (τ).
@@ -107,16 +122,22 @@ class MoCoV2(EMATeacherMixin, BaseSelfSupervisor):
             state_dict[prefix + 'queue.filled'] = torch.tensor([old.shape[1]])
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    @staticmethod
+    def normalize_fp32(x: torch.Tensor) -> torch.Tensor:
+        """``F.normalize(x, dim=1)`` in at least fp32, autocast off (see the class doc)."""
+        with torch.autocast(x.device.type, enabled=False):
+            return F.normalize(at_least_fp32(x)[0], dim=1)
+
     def encode_query(self, img: torch.Tensor) -> torch.Tensor:
         """L2-normalised query embeddings q (N, C)."""
-        return F.normalize(self.neck(self.backbone(img))[0], dim=1)
+        return self.normalize_fp32(self.neck(self.backbone(img))[0])
 
     @torch.no_grad()
     def encode_key(self, img: torch.Tensor) -> torch.Tensor:
         """L2-normalised key embeddings k (N, C) from the momentum encoder (with ShuffleBN)."""
         teacher = self.teacher
         return self.run_shuffled(
-            lambda x: F.normalize(teacher['neck'](teacher['backbone'](x))[0], dim=1), img)
+            lambda x: self.normalize_fp32(teacher['neck'](teacher['backbone'](x))[0]), img)
 
     @torch.no_grad()
     def run_shuffled(self, fn, img: torch.Tensor):
@@ -139,10 +160,13 @@ class MoCoV2(EMATeacherMixin, BaseSelfSupervisor):
         return tuple(map(unshuffle, out)) if isinstance(out, tuple) else unshuffle(out)
 
     def contrastive_loss(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        """InfoNCE of queries ``q`` against positives ``k`` and the queue's negatives."""
-        l_pos = torch.einsum('nc,nc->n', q, k).unsqueeze(-1)
-        l_neg = torch.einsum('nc,ck->nk', q, self.queue.queue.clone().detach())
-        return self.head.loss(l_pos, l_neg)
+        """InfoNCE of queries ``q`` against positives ``k`` and the queue's negatives, in at
+        least fp32 whatever the autocast state."""
+        with torch.autocast(q.device.type, enabled=False):
+            q, k, queue = at_least_fp32(q, k, self.queue.queue.clone().detach())
+            l_pos = torch.einsum('nc,nc->n', q, k).unsqueeze(-1)
+            l_neg = torch.einsum('nc,ck->nk', q, queue)
+            return self.head.loss(l_pos, l_neg)
 
     def loss(self, inputs: List[torch.Tensor], data_samples: list,
              **kwargs) -> Dict[str, torch.Tensor]:
