@@ -7,6 +7,7 @@ _base_ = 'clove_r50_4xb512-lars_200e.py'
 
 model = dict(
     ema_interval=2,  # = accumulative_counts: one target update per optimizer step, as released
+    match_coords='release',  # boxes normalised per axis by (W - 1, H - 1)
     predictor=dict(normalize=False),
     loss=dict(negative='mean_similarity', reduction='image', similarity_scale=2.0))
 

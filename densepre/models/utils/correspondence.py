@@ -3,7 +3,7 @@
 The data pipeline (:class:`densepre.datasets.transforms.GeoMultiView`) stores, for every view, a
 vector under the data-sample key :data:`GEOMETRY_KEY` with the fields :data:`GEOMETRY_FIELDS`::
 
-    [x1, y1, x2, y2, flip, out_h, out_w, flags]
+    [x1, y1, x2, y2, flip, out_h, out_w, flags, img_h, img_w]
 
 * ``(x1, y1, x2, y2)`` — the crop box in *continuous* original-image coordinates, where pixel
   ``(i, j)`` covers ``[j, j+1) x [i, i+1)`` (a full ``H x W`` image is ``(0, 0, W, H)``);
@@ -12,7 +12,9 @@ vector under the data-sample key :data:`GEOMETRY_KEY` with the fields :data:`GEO
 * ``flags`` — bit field: :data:`FLAG_FALLBACK` (1) the crop was constrained to overlap another
   view but no try met the constraint, so the last (unconstrained) sample was kept;
   :data:`FLAG_WARPED` (2) a transform moved the view's pixels in a way the record cannot follow
-  (A⁺'s AutoAugment ``Rotate`` / ``Shear`` / ``Translate``).
+  (A⁺'s AutoAugment ``Rotate`` / ``Shear`` / ``Translate``);
+* ``(img_h, img_w)`` — the original image's size. Hand-built geometries may stop after ``flags``
+  (:data:`CORE_GEOMETRY_DIM` fields); :func:`image_sizes` refuses those.
 
 A view is ``flip ∘ resize ∘ crop`` of the original image, so a point with normalised view
 coordinates ``(u, v) ∈ [0, 1]²`` came from::
@@ -45,25 +47,39 @@ import torch
 
 #: data-sample field holding the (V, 8) view geometries written by GeoMultiView.
 GEOMETRY_KEY = 'view_geometry'
-GEOMETRY_FIELDS = ('x1', 'y1', 'x2', 'y2', 'flip', 'out_h', 'out_w', 'flags')
+GEOMETRY_FIELDS = ('x1', 'y1', 'x2', 'y2', 'flip', 'out_h', 'out_w', 'flags', 'img_h', 'img_w')
 GEOMETRY_DIM = len(GEOMETRY_FIELDS)
+CORE_GEOMETRY_DIM = GEOMETRY_FIELDS.index('flags') + 1  # a record without the image size
 FLAGS_FIELD = GEOMETRY_FIELDS.index('flags')
 FALLBACK_FIELD = FLAGS_FIELD  # the field that holds FLAG_FALLBACK (read it with has_flag)
 FLAG_FALLBACK = 1
 FLAG_WARPED = 2
 
 __all__ = [
-    'GEOMETRY_KEY', 'GEOMETRY_FIELDS', 'GEOMETRY_DIM', 'FLAG_FALLBACK', 'FLAG_WARPED', 'has_flag',
+    'GEOMETRY_KEY', 'GEOMETRY_FIELDS', 'GEOMETRY_DIM', 'CORE_GEOMETRY_DIM', 'FLAG_FALLBACK',
+    'FLAG_WARPED', 'has_flag', 'image_sizes',
     'check_trackable', 'cell_centers', 'view_to_image', 'image_to_view', 'cell_centers_in_image',
     'match_cells', 'cell_diagonal', 'cell_distances', 'stack_geometries', 'check_grid_tiles_views'
 ]
 
 
 def _check(geom: torch.Tensor) -> torch.Tensor:
-    if geom.shape[-1] != GEOMETRY_DIM:
+    if geom.shape[-1] not in (GEOMETRY_DIM, CORE_GEOMETRY_DIM):
         raise ValueError(f'view geometry must end in {GEOMETRY_DIM} fields '
-                         f'{GEOMETRY_FIELDS}, got shape {tuple(geom.shape)}')
+                         f'{GEOMETRY_FIELDS} (or the first {CORE_GEOMETRY_DIM}), got shape '
+                         f'{tuple(geom.shape)}')
     return geom
+
+
+def image_sizes(geom: torch.Tensor) -> torch.Tensor:
+    """``(img_h, img_w)`` of the original image of each view: (..., 2). Raises for a geometry
+    that does not record it (hand-built, :data:`CORE_GEOMETRY_DIM` fields)."""
+    geom = _check(torch.as_tensor(geom))
+    if geom.shape[-1] != GEOMETRY_DIM:
+        raise ValueError(
+            f'view geometry of shape {tuple(geom.shape)} does not record the original image size '
+            f'(fields img_h, img_w of {GEOMETRY_FIELDS}); build the views with GeoMultiView')
+    return geom[..., CORE_GEOMETRY_DIM:GEOMETRY_DIM]
 
 
 def has_flag(geom: torch.Tensor, flag: int) -> torch.Tensor:

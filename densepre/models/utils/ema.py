@@ -59,7 +59,8 @@ class EMATeacher(nn.Module):
         end_momentum (float, optional): ``1 − τ_end`` of the cosine schedule (0 for τ → 1);
             ``None`` for a fixed τ. Defaults to None.
         buffers (str): ``'copy'``, ``'ema'`` or ``'eman'`` (see the module docstring).
-        interval (int): average every ``interval`` updates. Defaults to 1.
+        interval (int): average on every ``interval``-th update (updates ``interval − 1``,
+            ``2·interval − 1``, …, counted from 0; the first update only copies). Defaults to 1.
     """
 
     def __init__(self,
@@ -142,7 +143,9 @@ class EMATeacher(nn.Module):
     def update(self, online: Mapping[str, nn.Module]) -> None:
         """One EMA step ``ξ ← τ·ξ + (1 − τ)·θ``; the first call copies ``θ`` (and all buffers)."""
         first = int(self.steps) == 0
-        average = not first and int(self.steps) % self.interval == 0
+        # with an interval, average on the last call of each window of `interval` calls (the
+        # last micro-batch of a gradient-accumulation window, where CLoVE's release does it)
+        average = not first and (int(self.steps) + 1) % self.interval == 0
         momentum = self.current_momentum() if average else None
         for _, dst, src in self._pairs(online, buffers=False):
             if first:
