@@ -128,3 +128,21 @@ def test_host_count_follows_external_changes():
     teacher.to(torch.float64)
     teacher.update(dict(net=online.to(torch.float64)))
     assert teacher.step_count() == int(teacher.steps) == 6
+
+
+def test_feature_queue_pointer_reads_no_tensor_value():
+    """The queue pointer / fill count are mirrored on the host (densepre.models.utils.host_int);
+    a pointer set from outside (checkpoint) is read again."""
+    from densepre.models.utils.feature_queue import FeatureQueue
+    queue = FeatureQueue(8, 3, side_queues=dict(extra=2), gather=False)
+    queue.enqueue(torch.ones(2, 3), extra=torch.ones(2, 2))
+    with CountLocalScalar() as counter:
+        for i in range(3):
+            queue.enqueue(torch.full((2, 3), float(i)), extra=torch.zeros(2, 2))
+        queue.knn(torch.ones(1, 2), 2, side='extra')
+    assert counter.count == 0
+    assert queue.ptr.tolist() == [0] and queue.filled.tolist() == [8]
+    assert torch.equal(queue.queue[:, 6:8], torch.full((3, 2), 2.))
+    queue.load_state_dict(dict(queue.state_dict(), ptr=torch.tensor([6])))
+    queue.enqueue(torch.full((2, 3), 7.), extra=torch.zeros(2, 2))
+    assert torch.equal(queue.queue[:, 6:8], torch.full((3, 2), 7.)) and queue.ptr.tolist() == [0]

@@ -34,7 +34,6 @@ calls, so ``model.to('cuda')`` / ``.to(torch.float64)`` / ``copy.deepcopy(model)
 tensors that actually run.
 """
 import copy
-import weakref
 from collections import OrderedDict
 from math import cos, pi
 from typing import Dict, Iterator, List, Mapping, Optional, Tuple
@@ -45,6 +44,7 @@ import torch.nn as nn
 from mmengine.logging import MessageHub
 
 from densepre.registry import MODELS
+from .host_int import host_int, set_host_int
 
 BUFFER_POLICIES = ('copy', 'ema', 'eman')
 
@@ -143,25 +143,8 @@ class EMATeacher(nn.Module):
                 yield f'{key}.{name}', t, src[name]
 
     def step_count(self) -> int:
-        """``int(self.steps)`` without reading the tensor at every update: a host copy, re-read
-        only when ``steps`` was replaced or modified in place by someone else (checkpoint load,
-        ``steps.zero_()``), detected by the tensor's identity and version counter."""
-        cached = getattr(self, '_host_steps', None)
-        if cached is not None:
-            value, ref, version = cached
-            if ref() is self.steps and self.steps._version == version:
-                return value
-        return self._cache_steps(int(self.steps))
-
-    def _cache_steps(self, value: int) -> int:
-        self._host_steps = (value, weakref.ref(self.steps), self.steps._version)
-        return value
-
-    def __getstate__(self):
-        # a weak reference does not pickle (torch.save of a whole model); re-read after loading
-        state = self.__dict__.copy()
-        state['_host_steps'] = None
-        return state
+        """``int(self.steps)`` without reading the tensor at every update (:mod:`.host_int`)."""
+        return host_int(self.steps)
 
     @torch.no_grad()
     def update(self, online: Mapping[str, nn.Module]) -> None:
@@ -196,8 +179,7 @@ class EMATeacher(nn.Module):
             torch._foreach_copy_(dsts, srcs)
         for dsts, srcs in averages.values():
             self._average(dsts, srcs, momentum)
-        self.steps += 1
-        self._cache_steps(steps + 1)
+        set_host_int(self.steps, steps + 1)
 
     def _average(self, dst: List[torch.Tensor], src: List[torch.Tensor],
                  momentum: float) -> None:
