@@ -280,8 +280,6 @@ def test_release_ema_moves_on_the_last_micro_batch_of_each_window(release_run):
                                            rtol=1e-6, atol=1e-15, msg=(s, n))
 
 
-@pytest.mark.xfail(strict=True, reason="the -release config's optimizer is still mmpretrain's "
-                   "LARS (lr inside the momentum buffer, ‖g‖ + wd‖w‖ denominator)")
 def test_release_trajectory_equals_released_training_step(release_run):
     """≥ 3 optimizer steps (here 4: 2 in the warm-up, 2 in the cosine) of the ``-release`` config
     through the Runner — its optimizer, lr warm-up + cosine, EMA schedule, accumulation 2 —
