@@ -28,7 +28,6 @@ loss is a torch transcription of the release's ``TripletLoss`` with its float32 
 (tests/test_clove_release.py). The micro-batches are the ones the Runner fed to the model.
 """
 import copy
-import os.path as osp
 
 import numpy as np
 import pytest
@@ -40,7 +39,6 @@ from mmengine.hooks import Hook
 
 from test_clove_release import RELEASE, release_box, release_pos_mask
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 BATCH, EPOCHS, WARMUP, IMAGES = 2, 2, 1, 8  # 4 micro-batches per epoch, 2 optimizer steps
 
 
