@@ -39,7 +39,8 @@ def test_coordinate_coded_image_round_trip(seed):
     ]
     out = run_views(img, views, seed)
     geoms = out['view_geometry']
-    assert geoms.shape == (5, 8)
+    assert geoms.shape == (5, 10)
+    assert (geoms[:, 8:] == (90, 130)).all()  # the original image size (img_h, img_w)
     flips = set()
     for view, geom in zip(out['img'], geoms):
         h, w = view.shape[:2]
@@ -64,7 +65,7 @@ def test_flip_is_recorded_and_mirrors_x():
              aspect_ratio_range=(2., 2.), backend='cv2'),
         dict(type='RandomFlip', prob=1.0)])])
     geom = out['view_geometry'][0]
-    np.testing.assert_allclose(geom, [0, 0, 40, 20, 1, 10, 20, 0])
+    np.testing.assert_allclose(geom, [0, 0, 40, 20, 1, 10, 20, 0, 20, 40])
     view = out['img'][0]
     # output column 0 of a flipped full-image view shows the right edge of the image
     assert view[5, 0, 0] > 38 and view[5, -1, 0] < 2
@@ -156,7 +157,7 @@ def test_views_sizes_and_packing():
     out = pipe(dict(img=img, ori_shape=img.shape[:2]))
     shapes = [tuple(t.shape) for t in out['inputs']]
     assert shapes == [(3, 32, 32)] * 2 + [(3, 16, 16)] * 4
-    assert out['data_samples'].view_geometry.shape == (6, 8)
+    assert out['data_samples'].view_geometry.shape == (6, 10)
 
 
 def test_bad_view_group_keys_are_named():
@@ -166,7 +167,7 @@ def test_bad_view_group_keys_are_named():
 
 def test_stack_geometries_from_a_collated_batch():
     """Views packed by GeoMultiView + PackInputs and collated by default_collate come back as one
-    (B, V, 8) tensor; a batch without geometry gives an error saying how to produce it."""
+    (B, V, 10) tensor; a batch without geometry gives an error saying how to produce it."""
     from mmengine.dataset import default_collate
     from mmpretrain.structures import DataSample
 
@@ -179,7 +180,7 @@ def test_stack_geometries_from_a_collated_batch():
                for i in range(3)]
     batch = default_collate(samples)
     geoms = stack_geometries(batch['data_samples'])
-    assert geoms.shape == (3, 2, 8) and geoms.dtype == torch.float32
+    assert geoms.shape == (3, 2, 10) and geoms.dtype == torch.float32
     for i, ds in enumerate(samples):
         np.testing.assert_array_equal(geoms[i].numpy(), ds['data_samples'].view_geometry)
     with pytest.raises(KeyError, match='GeoMultiView'):

@@ -7,6 +7,7 @@ _base_ = 'clove_r50_4xb512-lars_200e.py'
 
 model = dict(
     ema_interval=2,  # = accumulative_counts: one target update per optimizer step, as released
+    match_coords='release',  # boxes normalised per axis by (W - 1, H - 1)
     predictor=dict(normalize=False),
     loss=dict(negative='mean_similarity', reduction='image', similarity_scale=2.0))
 
@@ -35,4 +36,4 @@ train_dataloader = dict(
         ]),
         dict(type='PackInputs', algorithm_keys=['view_geometry', 'view_groups']),
     ]))
-optim_wrapper = dict(accumulative_counts=2)
+optim_wrapper = dict(accumulative_counts=2, optimizer=dict(variant='clove_release'))

@@ -10,6 +10,7 @@ num_local_crops = 6  # the released code hard-codes 6 (2x224 + 6x96)
 model = dict(
     type='CLoVE',
     pos_threshold=0.7,
+    match_coords='pixel',  # Eq. 1 "in the pixel space" (the release: 'release', see README)
     base_momentum=0.01,  # 1 - 0.99, annealed (cosine) to 0 (tau -> 1)
     end_momentum=0.,
     teacher_buffers='copy',
@@ -18,8 +19,9 @@ model = dict(
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         to_rgb=True),
+    # the last BN of every residual block starts at zero: the paper is silent, the release does
     backbone=dict(type='ResNet', depth=50, norm_cfg=dict(type='SyncBN'),
-                  zero_init_residual=False),
+                  zero_init_residual=True),
     neck=dict(type='PixelProjector', in_channels=2048, hid_channels=4096, out_channels=256,
               with_last_bn=True, norm_cfg=dict(type='SyncBN')),
     # temperature: the paper gives none; 0.2 is the released configuration's attn_temp
@@ -82,7 +84,7 @@ optim_wrapper = dict(
     type='AmpOptimWrapper',
     loss_scale='dynamic',
     constructor='SkipEMAOptimWrapperConstructor',
-    optimizer=dict(type='LARS', lr=8.0, momentum=0.9, weight_decay=2e-5),
+    optimizer=dict(type='FusedLARS', lr=8.0, momentum=0.9, weight_decay=2e-5),
     paramwise_cfg=dict(
         norm_decay_mult=0.0, bias_decay_mult=0.0,
         custom_keys={'bn': no_decay_no_lars, 'bias': no_decay_no_lars,

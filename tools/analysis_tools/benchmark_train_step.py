@@ -208,9 +208,9 @@ def random_batch(sizes: List[Tuple[int, int]], batch: int, with_geometry: bool,
                  rng: np.random.Generator, groups: Optional[Sequence[str]] = None) -> dict:
     """A collated batch as ``default_collate`` + ``PackInputs`` produce it, with random pixels.
 
-    ``view_geometry`` is stored like PackInputs stores it: a (V, 8) float32 numpy array
-    ``[x1, y1, x2, y2, flip, out_h, out_w, flags]`` per sample (crop boxes in a 256 x 256
-    image, no fallback crops); ``groups`` (the group name of each view) is stored as
+    ``view_geometry`` is stored like PackInputs stores it: a (V, 10) float32 numpy array
+    ``[x1, y1, x2, y2, flip, out_h, out_w, flags, img_h, img_w]`` per sample (crop boxes in a
+    256 x 256 image, no fallback crops); ``groups`` (the group name of each view) is stored as
     ``view_groups`` when given.
     """
     from mmpretrain.structures import DataSample
@@ -222,11 +222,12 @@ def random_batch(sizes: List[Tuple[int, int]], batch: int, with_geometry: bool,
     for _ in range(batch):
         ds = DataSample()
         if with_geometry:
-            geom = np.zeros((len(sizes), 8), np.float32)
+            geom = np.zeros((len(sizes), 10), np.float32)
             for v, (h, w) in enumerate(sizes):
                 x1, y1 = rng.uniform(0, 128, 2)
                 side = rng.uniform(32, 128)
-                geom[v] = [x1, y1, x1 + side, y1 + side, float(rng.random() < .5), h, w, 0.]
+                geom[v] = [x1, y1, x1 + side, y1 + side, float(rng.random() < .5), h, w, 0.,
+                           256., 256.]
             ds.set_field(geom, 'view_geometry')
         if groups is not None:
             ds.set_field(tuple(groups), 'view_groups')

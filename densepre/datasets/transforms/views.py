@@ -272,7 +272,7 @@ class GeoMultiView(BaseTransform):
             ``min_overlap``).
 
     Writes ``results['img']`` (list of V images, in group order), ``results['view_geometry']``
-    (V, 8) float32 and ``results['view_groups']`` (the group name of each of the V views) — pack
+    (V, 10) float32 (``GEOMETRY_FIELDS``, with the original image size) and ``results['view_groups']`` (the group name of each of the V views) — pack
     them with ``PackInputs(algorithm_keys=['view_geometry', 'view_groups'])``; the algorithms
     address views by group name (:class:`densepre.models.utils.MultiViewBatch`).
 
@@ -337,7 +337,7 @@ class GeoMultiView(BaseTransform):
             imgs.append(out['img'])
             geoms.append(make_geometry(_current_box(out), flip, out['img'].shape[:2],
                                        fallback=out.get(FALLBACK_KEY, False),
-                                       warped=bool(out.get(WARPED_KEY))))
+                                       warped=bool(out.get(WARPED_KEY)), image_hw=ori))
         results['img'] = imgs
         results['img_shape'] = [img.shape[:2] for img in imgs]
         results[GEOMETRY_KEY] = np.stack(geoms)

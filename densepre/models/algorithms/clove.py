@@ -24,25 +24,49 @@ import torch.nn as nn
 from mmpretrain.models import BaseSelfSupervisor
 
 from densepre.registry import MODELS
-from ..utils.correspondence import cell_distances, stack_geometries
+from ..utils.correspondence import (CORE_GEOMETRY_DIM, cell_distances, image_sizes,
+                                    stack_geometries)
 from ..utils.ema import EMATeacher
 from ..utils.feature_queue import FeatureQueue
 from ..utils.multiview import MultiViewBatch
 
 
+MATCH_COORDS = ('pixel', 'release')
+
+
+def release_boxes(geom: torch.Tensor) -> torch.Tensor:
+    """The view geometries with their crop boxes as CLoVE's released code (PixPro's
+    ``RandomResizedCropCoord``) records them: inclusive pixel indices ``(j, i, j+w−1, i+h−1)``
+    divided per axis by ``(W−1, H−1)`` of the original image. Needs the image size in the
+    geometry (``img_h``, ``img_w``). Returns (..., CORE_GEOMETRY_DIM)."""
+    size = image_sizes(geom).to(geom.dtype)
+    scale = (size.flip(-1) - 1).clamp(min=1)  # (W−1, H−1)
+    box = (geom[..., :4] - geom.new_tensor([0., 0., 1., 1.])) / torch.cat([scale, scale], -1)
+    return torch.cat([box, geom[..., 4:CORE_GEOMETRY_DIM]], -1)
+
+
 def neighbourhood_positives(geom_q: torch.Tensor, hw_q: Tuple[int, int], geom_t: torch.Tensor,
-                            hw_t: Tuple[int, int], pos_threshold: float) -> torch.Tensor:
+                            hw_t: Tuple[int, int], pos_threshold: float,
+                            coords: str = 'pixel') -> torch.Tensor:
     """Pixel-to-neighbourhood matching (CLoVE Eq. 1): cell i of the query view and cell j of the
-    target view match when their centres, in original-image pixels, are closer than
+    target view match when their centres, in original-image coordinates, are closer than
     ``pos_threshold`` times the larger of the two views' cell diagonals.
 
     Args:
-        geom_q, geom_t: (..., 8) view geometries (same leading dims, e.g. batch × view pairs).
+        geom_q, geom_t: (..., 10) view geometries (same leading dims, e.g. batch × view pairs).
         hw_q, hw_t: the two feature-map sizes (any pair, e.g. 3×3 local vs 7×7 global).
+        coords (str): ``'pixel'``: continuous original-image pixels, crop box ``(j, i, j+w,
+            i+h)`` (Eq. 1's "pixel space"; isotropic). ``'release'``: the released code's
+            coordinates (:func:`release_boxes`): x in units of ``W−1``, y of ``H−1``, so the
+            distance is anisotropic on a non-square image.
 
     Returns:
         (..., hq·wq, ht·wt) bool, row-major cells.
     """
+    if coords == 'release':
+        geom_q, geom_t = release_boxes(geom_q), release_boxes(geom_t)
+    elif coords != 'pixel':
+        raise ValueError(f'matching coords must be one of {MATCH_COORDS}, got {coords!r}')
     return cell_distances(geom_q, hw_q, geom_t, hw_t) < pos_threshold
 
 
@@ -55,13 +79,18 @@ class CLoVE(BaseSelfSupervisor):
             (:class:`PixelProjector`). predictor (dict): q (:class:`NMHSAPredictor`).
         loss (dict): :class:`ContextRankingLoss` (Eq. 2) or its ℓ2 variant.
         pos_threshold (float): T_pos of Eq. 1 (0.7; Table 11 sweeps 0.5–0.9).
+        match_coords (str): coordinates of the matching distance (see
+            :func:`neighbourhood_positives`): ``'pixel'`` (default, Eq. 1's pixel space) or
+            ``'release'`` (the released code's per-axis normalised boxes).
         base_momentum (float): ``1 − τ_base`` of the EMA target (0.01 for CLoVE's 0.99), annealed
             (cosine) to ``end_momentum`` (0: τ → 1).
         teacher_buffers (str): :class:`EMATeacher` buffer policy. ``'copy'``: the target runs in
             train mode with batch statistics, as the released code's momentum encoder does.
-        ema_interval (int): average the target every ``ema_interval`` loss calls. With gradient
-            accumulation over n steps, n gives one EMA update per optimizer step, as the released
-            code does (it passes the momentum only on the accumulation's last step). Default 1.
+        ema_interval (int): average the target on every ``ema_interval``-th loss call (calls
+            ``n − 1``, ``2n − 1``, …). With gradient accumulation over n steps, n gives one EMA
+            update per optimizer step on the window's last micro-batch, with the momentum of
+            that micro-batch's index, as the released code does (it passes ``m`` to the model
+            only on the accumulation's last step). Default 1.
         global_group, local_group (str): GeoMultiView group names of the global (target) and
             local views. The local group may be absent (N = 0).
         negative_queue (dict, optional): ``dict(strategy='inter' | 'inter_avg', length=16384,
@@ -76,6 +105,7 @@ class CLoVE(BaseSelfSupervisor):
                  predictor: dict,
                  loss: dict,
                  pos_threshold: float = 0.7,
+                 match_coords: str = 'pixel',
                  base_momentum: float = 0.01,
                  end_momentum: float = 0.,
                  teacher_buffers: str = 'copy',
@@ -95,6 +125,10 @@ class CLoVE(BaseSelfSupervisor):
         self.predictor = MODELS.build(predictor)
         self.loss_module = MODELS.build(loss)
         self.pos_threshold = float(pos_threshold)
+        if match_coords not in MATCH_COORDS:
+            raise ValueError(f'CLoVE match_coords must be one of {MATCH_COORDS}, '
+                             f'got {match_coords!r}')
+        self.match_coords = match_coords
         self.global_group, self.local_group = global_group, local_group
         self.queue_strategy = None
         if negative_queue is not None:
@@ -135,6 +169,12 @@ class CLoVE(BaseSelfSupervisor):
         return self.target_net['neck'](self.target_net['backbone'](img))
 
     # ------------------------------------------------------------------ loss
+    def positives(self, geom_q: torch.Tensor, hw_q: Tuple[int, int], geom_t: torch.Tensor,
+                  hw_t: Tuple[int, int]) -> torch.Tensor:
+        """Matched cell pairs (Eq. 1) with this model's T_pos and coordinates."""
+        return neighbourhood_positives(geom_q, hw_q, geom_t, hw_t, self.pos_threshold,
+                                       self.match_coords)
+
     def view_pairs(self, batch: MultiViewBatch) -> Tuple[List[int], List[int]]:
         """Target (global) view indices and online view indices (global + local)."""
         targets = batch.indices(self.global_group)
@@ -150,7 +190,7 @@ class CLoVE(BaseSelfSupervisor):
              **kwargs) -> Dict[str, torch.Tensor]:
         batch = MultiViewBatch(inputs, data_samples)
         target_idx, online_idx = self.view_pairs(batch)
-        geoms = stack_geometries(data_samples).to(inputs[0].device)  # (B, V, 8)
+        geoms = stack_geometries(data_samples, trackable=True).to(inputs[0].device)  # (B, V, 10)
 
         online = batch.forward(self.online_maps, *dict.fromkeys(batch.groups[i]
                                                                 for i in online_idx))
@@ -176,7 +216,7 @@ class CLoVE(BaseSelfSupervisor):
             pred = torch.stack([online[i].flatten(2).transpose(1, 2) for i in idx], 1)[:, ob]
             geom_q = geoms[:, idx][:, ob]
             geom_t = geoms[:, target_idx][:, ta]
-            positive = neighbourhood_positives(geom_q, hw_q, geom_t, hw_t, self.pos_threshold)
+            positive = self.positives(geom_q, hw_q, geom_t, hw_t)
             loss, ok = self.loss_module(pred.flatten(0, 1), tgt[:, ta].flatten(0, 1),
                                         positive.flatten(0, 1), negatives=negatives)
             losses.append(loss)

@@ -27,6 +27,10 @@ class NMHSAPredictor(BaseModule):
         temperature (float): τ of NMHSA. The paper does not give a value; 0.2 is the
             ``attn_temp`` default of the authors' released configuration.
         qkv_bias (bool): biases of the q/k/v projections (``nn.MultiheadAttention``'s default).
+
+    Initialisation: ``nn.MultiheadAttention``'s, as in the released code (the paper gives none):
+    Xavier-uniform over the fused q/k/v projection, zero q/k/v and output biases, the output
+    weight as ``nn.Linear`` initialises it (:meth:`reset_parameters`).
     """
 
     def __init__(self,
@@ -45,6 +49,15 @@ class NMHSAPredictor(BaseModule):
         inner = num_heads * head_dims
         self.qkv = nn.Linear(embed_dims, 3 * inner, bias=qkv_bias)
         self.out_proj = nn.Linear(inner, embed_dims)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """``nn.MultiheadAttention._reset_parameters``' scheme (see the class docstring)."""
+        nn.init.xavier_uniform_(self.qkv.weight)
+        if self.qkv.bias is not None:
+            nn.init.zeros_(self.qkv.bias)
+        self.out_proj.reset_parameters()
+        nn.init.zeros_(self.out_proj.bias)
 
     def attention(self, tokens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """tokens (B, L, C) -> (attention (B, H, L, L), values (B, H, L, d))."""
