@@ -1,9 +1,18 @@
 """Mixed precision on GPUs *and* CPUs: which autocast dtype to use, and the optimizer wrapper
 that runs it.
 
+Precision policy: each config runs the precision of the paper it reproduces, or of the authors'
+release where the paper does not say. Not every paper trained with AMP: LEWEL did (Sec. 3.3:
+PyTorch AMP on V100s; its released scripts pass ``--amp``: fp16 autocast + GradScaler), while
+MoCo v2's and BYOL's papers say nothing and their releases train in fp32. A config that trained
+with AMP asks for ``AmpOptimWrapper``, an fp32 one for the plain ``OptimWrapper``; the other
+precision is an option (``tools/train.py --amp``, or ``--cfg-options optim_wrapper.dtype=float32``).
+Each method's README states its configs' precision (section "Precision"); for MoCo v2, BYOL and
+LEWEL tests/test_precision_policy.py reads that table and checks what every config resolves to.
+
 MMEngine's ``AmpOptimWrapper`` asserts a CUDA/NPU/MLU device and always uses a ``GradScaler``.
-densepre's configs ask for ``AmpOptimWrapper`` (the papers trained with AMP); ``DenseRunner``
-turns that request into :class:`DenseAmpOptimWrapper` through :func:`amp_optim_wrapper_cfg`:
+``DenseRunner`` turns an ``AmpOptimWrapper`` request into :class:`DenseAmpOptimWrapper` through
+:func:`amp_optim_wrapper_cfg`:
 
 ==========================  ==========================================================  ==========
 device / requested dtype    what runs                                                   GradScaler
