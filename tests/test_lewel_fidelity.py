@@ -108,7 +108,7 @@ def test_coupled_head_paths_agree_only_in_eval_mode():
 
 # ------------------------------------------------------------------------------ point 4
 def _is_lars(path):
-    return Config.fromfile(path).optim_wrapper.optimizer.type == 'LARS'
+    return Config.fromfile(path).optim_wrapper.optimizer.type == 'FusedLARS'
 
 
 # every pretraining config of BYOL / LEWEL / MoCo whose resolved optimizer is LARS
@@ -128,7 +128,7 @@ def test_lars_parameter_groups(path):
     """Every LARS config: biases and all norm parameters get wd 0 AND no LARS adaptation; every
     other weight gets the released wd 1.5e-6 and LARS — checked on the resolved groups."""
     cfg = Config.fromfile(path)
-    assert cfg.optim_wrapper.optimizer.type == 'LARS'
+    assert cfg.optim_wrapper.optimizer.type == 'FusedLARS'
     assert cfg.optim_wrapper.optimizer.weight_decay == 1.5e-6
     model = MODELS.build(cfg.model)
     ow = dict(cfg.optim_wrapper, type='OptimWrapper')

@@ -35,4 +35,4 @@ train_dataloader = dict(
         ]),
         dict(type='PackInputs', algorithm_keys=['view_geometry', 'view_groups']),
     ]))
-optim_wrapper = dict(accumulative_counts=2)
+optim_wrapper = dict(accumulative_counts=2, optimizer=dict(variant='clove_release'))

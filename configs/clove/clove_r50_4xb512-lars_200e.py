@@ -82,7 +82,7 @@ optim_wrapper = dict(
     type='AmpOptimWrapper',
     loss_scale='dynamic',
     constructor='SkipEMAOptimWrapperConstructor',
-    optimizer=dict(type='LARS', lr=8.0, momentum=0.9, weight_decay=2e-5),
+    optimizer=dict(type='FusedLARS', lr=8.0, momentum=0.9, weight_decay=2e-5),
     paramwise_cfg=dict(
         norm_decay_mult=0.0, bias_decay_mult=0.0,
         custom_keys={'bn': no_decay_no_lars, 'bias': no_decay_no_lars,

@@ -19,3 +19,4 @@ model = dict(
     aligned_projector=dict(with_bias=False, init_cfg=release_init),
     head=dict(predictor=dict(with_bias=False, init_cfg=release_init)),
     aligned_head=dict(predictor=dict(with_bias=False, init_cfg=release_init)))
+optim_wrapper = dict(optimizer=dict(variant='lewel_release'))  # utils/LARS.py: no eps

@@ -12,7 +12,7 @@ lars_optim_wrapper = dict(
     type='AmpOptimWrapper',
     loss_scale='dynamic',
     constructor='SkipEMAOptimWrapperConstructor',
-    optimizer=dict(type='LARS', lr=3.6, momentum=0.9, weight_decay=1.5e-6),
+    optimizer=dict(type='FusedLARS', lr=3.6, momentum=0.9, weight_decay=1.5e-6),
     paramwise_cfg=dict(bias_and_norm_cfg=dict(weight_decay=0., lars_exclude=True)))
 lars_param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10,

@@ -1,3 +1,4 @@
 from .constructor import SkipEMAOptimWrapperConstructor
+from .lars import FusedLARS
 
-__all__ = ['SkipEMAOptimWrapperConstructor']
+__all__ = ['SkipEMAOptimWrapperConstructor', 'FusedLARS']

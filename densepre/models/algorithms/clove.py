@@ -150,7 +150,7 @@ class CLoVE(BaseSelfSupervisor):
              **kwargs) -> Dict[str, torch.Tensor]:
         batch = MultiViewBatch(inputs, data_samples)
         target_idx, online_idx = self.view_pairs(batch)
-        geoms = stack_geometries(data_samples).to(inputs[0].device)  # (B, V, 8)
+        geoms = stack_geometries(data_samples, trackable=True).to(inputs[0].device)  # (B, V, 8)
 
         online = batch.forward(self.online_maps, *dict.fromkeys(batch.groups[i]
                                                                 for i in online_idx))

@@ -9,6 +9,7 @@ from mmengine.logging import MessageHub
 
 from densepre.registry import MODELS
 from ..utils.feature_queue import FeatureQueue
+from ..utils.host_int import host_int
 from ..utils.multiview import MultiViewBatch, count_fallback_crops, forward_views
 from .mocov2 import MoCoV2
 
@@ -95,7 +96,7 @@ class KNNMoCo(MoCoV2):
         and Q_g holds at least k features (the side-queue starts empty; with
         ``warmup_epochs=0`` the first ``k / batch`` iterations are trained with L_inst only)."""
         epoch = MessageHub.get_current_instance().get_info('epoch')
-        return (epoch or 0) >= self.warmup_epochs and int(self.queue.filled) >= self.knn_k
+        return (epoch or 0) >= self.warmup_epochs and host_int(self.queue.filled) >= self.knn_k
 
     @torch.no_grad()
     def neighbours(self, g: torch.Tensor) -> torch.Tensor:

@@ -71,19 +71,48 @@ def has_flag(geom: torch.Tensor, flag: int) -> torch.Tensor:
     return (_check(torch.as_tensor(geom))[..., FLAGS_FIELD].long() & int(flag)) != 0
 
 
-def check_trackable(geom: torch.Tensor, what: str = 'view geometry') -> torch.Tensor:
-    """Raise, naming the views, if any view of ``geom`` (..., 8) is flagged
-    :data:`FLAG_WARPED`; returns ``geom``."""
-    warped = has_flag(geom, FLAG_WARPED)
-    if bool(warped.any()):
-        where = [tuple(i) for i in warped.nonzero().tolist()]
-        shown = ', '.join(map(str, where[:5])) + (', ...' if len(where) > 5 else '')
-        raise ValueError(
-            f'{what}: {len(where)} view(s) at index {shown} of a geometry tensor of shape '
-            f'{tuple(geom.shape)} are flagged warped (flags & {FLAG_WARPED}): a transform such '
+def _as_array(geom):
+    return geom if isinstance(geom, (np.ndarray, torch.Tensor)) else torch.as_tensor(geom)
+
+
+def _on_host(geom) -> bool:
+    return isinstance(geom, np.ndarray) or (isinstance(geom, torch.Tensor)
+                                            and geom.device.type == 'cpu')
+
+
+def _host_array(geom) -> np.ndarray:
+    geom = _as_array(geom)
+    return geom if isinstance(geom, np.ndarray) else geom.detach().numpy()
+
+
+def _warped_message(warped: np.ndarray, shape, what: str) -> str:
+    where = [tuple(int(j) for j in i) for i in np.argwhere(warped)]
+    shown = ', '.join(map(str, where[:5])) + (', ...' if len(where) > 5 else '')
+    return (f'{what}: {len(where)} view(s) at index {shown} of a geometry tensor of shape '
+            f'{tuple(shape)} are flagged warped (flags & {FLAG_WARPED}): a transform such '
             "as A+'s AutoAugment Rotate / Shear / Translate moved their pixels after the crop, "
             'so their crop box and flip do not say where a pixel came from and no correspondence '
             'can be computed. Keep such augmentations out of the views a dense loss matches.')
+
+
+def check_trackable(geom: torch.Tensor, what: str = 'view geometry') -> torch.Tensor:
+    """Raise, naming the views, if any view of ``geom`` (..., 8) is flagged
+    :data:`FLAG_WARPED`; returns ``geom``.
+
+    Host data (numpy or a CPU tensor) is checked on the host with numpy, without reading a
+    tensor: algorithms check the batch's geometry this way once, before moving it to the
+    device. A geometry already on an accelerator is checked there without synchronising
+    (``torch._assert_async``: the step fails later, asynchronously, if a view is warped).
+    """
+    _check(_as_array(geom))
+    if _on_host(geom):
+        flags = _host_array(geom)[..., FLAGS_FIELD].astype(np.int64)
+        warped = (flags & FLAG_WARPED) != 0
+        if warped.any():
+            raise ValueError(_warped_message(warped, geom.shape, what))
+    else:
+        torch._assert_async(~has_flag(geom, FLAG_WARPED).any(),
+                             f'{what}: a view is flagged warped (flags & {FLAG_WARPED})')
     return geom
 
 
@@ -95,20 +124,31 @@ def check_grid_tiles_views(geom: torch.Tensor, hw: Tuple[int, int],
     equal integer size); with ``stride`` (CNN stride / ViT patch size) it must equal
     ``hw · stride`` — a ViT drops the pixels beyond the last whole patch and a strided CNN pads,
     so in both cases the cell centres would not be where the formula puts them.
+    Like :func:`check_trackable`: on the host with numpy, on a device without synchronising.
     """
-    geom = _check(torch.as_tensor(geom))
-    out = geom[..., 5:7].round().long().reshape(-1, 2)
-    grid = torch.tensor(hw, dtype=torch.long, device=out.device)
+    geom = _check(_as_array(geom))
     if stride is not None:
-        bad = (out != grid * int(stride)).any(-1)
         rule = f'{hw[0]}x{hw[1]} cells of {stride} px must cover it exactly'
     else:
-        bad = (out % grid != 0).any(-1)
         rule = f'its size must be a multiple of the {hw[0]}x{hw[1]} grid'
-    if bool(bad.any()):
-        h, w = out[bad.nonzero()[0, 0]].tolist()
-        raise ValueError(f'a {hw[0]}x{hw[1]} feature grid does not tile a {h}x{w} view ({rule}); '
-                         'make the view size a multiple of the patch size / stride')
+    if _on_host(geom):
+        out = np.rint(_host_array(geom)[..., 5:7]).astype(np.int64).reshape(-1, 2)
+        grid = np.asarray(hw, dtype=np.int64)
+        bad = (out != grid * int(stride)).any(-1) if stride is not None else \
+            (out % grid != 0).any(-1)
+        if bad.any():
+            h, w = out[np.argmax(bad)].tolist()
+            raise ValueError(f'a {hw[0]}x{hw[1]} feature grid does not tile a {h}x{w} view '
+                             f'({rule}); make the view size a multiple of the patch size / '
+                             'stride')
+        return
+    out_h, out_w = geom[..., 5].round().long(), geom[..., 6].round().long()
+    if stride is not None:
+        bad = (out_h != hw[0] * int(stride)) | (out_w != hw[1] * int(stride))
+    else:
+        bad = (out_h.remainder(hw[0]) != 0) | (out_w.remainder(hw[1]) != 0)
+    torch._assert_async(~bad.any(), f'a {hw[0]}x{hw[1]} feature grid does not tile a view '
+                        f'({rule})')
 
 
 def cell_centers(h: int, w: int, device=None,
@@ -219,12 +259,19 @@ def cell_distances(geom_a: torch.Tensor, hw_a: Tuple[int, int],
     return dist / scale[..., None, None]
 
 
-def stack_geometries(data_samples: Sequence, key: str = GEOMETRY_KEY) -> torch.Tensor:
-    """Collect the per-sample (V, 8) geometries of a batch into one (B, V, 8) tensor."""
+def stack_geometries(data_samples: Sequence, key: str = GEOMETRY_KEY,
+                     trackable: bool = False) -> torch.Tensor:
+    """Collect the per-sample (V, 8) geometries of a batch into one (B, V, 8) tensor (on the
+    host). ``trackable=True``: also check, on the host and once for the batch, that no view is
+    flagged warped (:func:`check_trackable`) — for an algorithm that matches every view, before
+    it moves the geometry to the device (a global loss may use warped views: default False)."""
     try:
-        geoms = [torch.as_tensor(np.asarray(getattr(ds, key))) for ds in data_samples]
+        geoms = [np.asarray(getattr(ds, key)) for ds in data_samples]
     except AttributeError as e:
         raise KeyError(
             f'data samples carry no `{key}`: build the views with GeoMultiView and pack them '
             f"with PackInputs(algorithm_keys=['{key}'])") from e
-    return _check(torch.stack(geoms).float())
+    geoms = np.stack(geoms)
+    if trackable:
+        check_trackable(geoms, f'the batch\'s {key}')
+    return _check(torch.from_numpy(geoms).float())

@@ -36,13 +36,15 @@ tensors that actually run.
 import copy
 from collections import OrderedDict
 from math import cos, pi
-from typing import Dict, Iterator, Mapping, Optional, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.logging import MessageHub
 
 from densepre.registry import MODELS
+from .host_int import host_int, set_host_int
 
 BUFFER_POLICIES = ('copy', 'ema', 'eman')
 
@@ -115,7 +117,9 @@ class EMATeacher(nn.Module):
             raise RuntimeError('the cosine EMA schedule needs the total number of iterations: '
                                'MessageHub info "max_iters" is not set (the Runner sets it)')
         # float32 angle, exactly as mmpretrain's CosineEMA computes it from its long `steps`
-        angle = float(pi * self.steps.detach().cpu() / float(max_iters))
+        # (`pi * steps / max_iters` on a long tensor: float32 multiply, then float32 divide),
+        # computed on the host count so that no tensor is read
+        angle = float(np.float32(pi) * np.float32(self.step_count()) / np.float32(max_iters))
         annealing = (cos(angle) + 1) / 2
         return self.end_momentum - (self.end_momentum - self.momentum) * annealing
 
@@ -138,31 +142,54 @@ class EMATeacher(nn.Module):
             for name, t in dst.items():
                 yield f'{key}.{name}', t, src[name]
 
+    def step_count(self) -> int:
+        """``int(self.steps)`` without reading the tensor at every update (:mod:`.host_int`)."""
+        return host_int(self.steps)
+
     @torch.no_grad()
     def update(self, online: Mapping[str, nn.Module]) -> None:
-        """One EMA step ``ξ ← τ·ξ + (1 − τ)·θ``; the first call copies ``θ`` (and all buffers)."""
-        first = int(self.steps) == 0
-        average = not first and int(self.steps) % self.interval == 0
+        """One EMA step ``ξ ← τ·ξ + (1 − τ)·θ``; the first call copies ``θ`` (and all buffers).
+
+        Fused: one ``torch._foreach_*`` call per operation and (device, dtype) group instead of
+        one kernel per tensor; the results are bit-identical to the per-tensor update (same
+        kernels). No tensor value is read on the host (the update count is mirrored on it)."""
+        steps = self.step_count()
+        first = steps == 0
+        average = not first and steps % self.interval == 0
         momentum = self.current_momentum() if average else None
+        copies: Dict[tuple, Tuple[List[torch.Tensor], List[torch.Tensor]]] = OrderedDict()
+        averages: Dict[tuple, Tuple[List[torch.Tensor], List[torch.Tensor]]] = OrderedDict()
+
+        def add(bucket, dst, src):
+            dsts, srcs = bucket.setdefault((dst.device, dst.dtype, src.dtype), ([], []))
+            dsts.append(dst)
+            srcs.append(src.to(dst.device))
+
         for _, dst, src in self._pairs(online, buffers=False):
             if first:
-                dst.copy_(src)
+                add(copies, dst, src)
             elif average:
-                self._average(dst, src.to(dst.device), momentum)
+                add(averages, dst, src)
         for _, dst, src in self._pairs(online, buffers=True):
             if first or self.buffers_policy == 'copy' or not dst.is_floating_point():
-                dst.copy_(src)
+                add(copies, dst, src)
             elif average:
-                self._average(dst, src.to(dst.device), momentum)
-        self.steps += 1
+                add(averages, dst, src)
+        for dsts, srcs in copies.values():
+            torch._foreach_copy_(dsts, srcs)
+        for dsts, srcs in averages.values():
+            self._average(dsts, srcs, momentum)
+        set_host_int(self.steps, steps + 1)
 
-    def _average(self, dst: torch.Tensor, src: torch.Tensor, momentum: float) -> None:
+    def _average(self, dst: List[torch.Tensor], src: List[torch.Tensor],
+                 momentum: float) -> None:
         # the same kernels as MMEngine's ExponentialMovingAverage (lerp) and mmpretrain's
         # CosineEMA (mul/add), so the averages are bit-identical to theirs
         if self.end_momentum is None:
-            dst.lerp_(src, momentum)
+            torch._foreach_lerp_(dst, src, momentum)
         else:
-            dst.mul_(1 - momentum).add_(src, alpha=momentum)
+            torch._foreach_mul_(dst, 1 - momentum)
+            torch._foreach_add_(dst, src, alpha=momentum)
 
     def extra_repr(self) -> str:
         schedule = ('fixed' if self.end_momentum is None else

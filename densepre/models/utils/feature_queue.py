@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from mmengine.dist import all_gather, get_world_size
 
 from densepre.registry import MODELS
+from .host_int import host_int, set_host_int
 
 __all__ = ['FeatureQueue']
 
@@ -84,15 +85,15 @@ class FeatureQueue(nn.Module):
             side = {k: torch.cat(all_gather(v.contiguous()), dim=0) for k, v in side.items()}
         n = feats.shape[0]
         self.check_batch(n, world)
-        ptr = int(self.ptr)
+        ptr = host_int(self.ptr)  # no device read per step (the queue writes ptr itself)
         self.queue[:, ptr:ptr + n] = feats.t().to(self.queue.dtype)
         for name, value in side.items():
             if value.shape[0] != n:
                 raise ValueError(f'side-queue {name!r} got {value.shape[0]} rows for {n} features')
             buf = self.side(name)
             buf[:, ptr:ptr + n] = value.t().to(buf.dtype)
-        self.ptr[0] = (ptr + n) % self.length
-        self.filled[0] = min(self.length, int(self.filled) + n)
+        set_host_int(self.ptr, (ptr + n) % self.length)
+        set_host_int(self.filled, min(self.length, host_int(self.filled) + n))
 
     @torch.no_grad()
     def knn(self, query: torch.Tensor, k: int,
@@ -111,7 +112,7 @@ class FeatureQueue(nn.Module):
             entries are searched (side-queues start empty).
         """
         bank = self.queue if side is None else self.side(side)
-        searchable = self.length if side is None else int(self.filled)
+        searchable = self.length if side is None else host_int(self.filled)
         if not 0 < k <= searchable:
             raise ValueError(f'knn: k={k} but the queue holds {searchable} searchable entries')
         sim = query.to(bank.dtype) @ bank[:, :searchable]
