@@ -484,7 +484,21 @@ def test_release_config_trajectory_equals_release_transcription(tmp_path):
     # the run moved every compared tensor family away from its start (no vacuous equality)
     last = record.online[-1]
     for n in ('online_net.neck.proj.mlp.0.weight', 'predictor_obj.mlp.1.weight',
-              'online_net.backbone.layer4.1.conv2.weight', 'online_net.neck.proj.mlp.1.running_var'):
+              'online_net.backbone.layer4.1.conv2.weight',
+              'online_net.neck.proj.mlp.1.running_var'):
         assert (last[n] - initial[n]).abs().max() > 1e-6, n
     for n in ('target_net.neck.proj_obj.mlp.3.weight', 'target_net.backbone.bn1.running_mean'):
         assert (final_teacher[n] - init[n]).abs().max() > 1e-9, n
+
+
+def test_speed_tool_refuses_a_directory_without_the_release(tmp_path):
+    """tools/analysis_tools/lewel_release_speed.py times densepre against a checkout of the
+    release (never part of densepre); without one it stops at once naming the directory."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'lewel_release_speed', osp.join(REPO, 'tools/analysis_tools/lewel_release_speed.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    (tmp_path / 'models').mkdir()
+    with pytest.raises(FileNotFoundError, match=f'{tmp_path}.*no models/ package'):
+        tool.main(['--release-dir', str(tmp_path)])

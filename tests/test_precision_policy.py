@@ -115,10 +115,11 @@ def test_config_precision_is_the_readme_one(path, matches):
     assert_builds(switched)
 
 
-def test_amp_option_trains_in_autocast_on_cpu():
+def test_amp_option_trains_in_autocast_on_cpu(monkeypatch):
     """The documented AMP option of an fp32 config gives a wrapper that runs autocast (here the
     CPU stand-in: bf16 autocast, forced), and the fp32 default does not."""
     from train import merge_args, parse_args
+    monkeypatch.setenv('DENSEPRE_CPU_BF16', '1')
     path = osp.join(REPO, 'configs/byol/byol_r50_8xb64_200e.py')
     amp = merge_args(Config.fromfile(path), parse_args([path, '--amp', '--amp-dtype',
                                                         'bfloat16']))
@@ -130,3 +131,18 @@ def test_amp_option_trains_in_autocast_on_cpu():
         with wrapper.optim_context(model):
             dtypes[name] = model(torch.randn(2, 4)).dtype
     assert dtypes == dict(fp32=torch.float32, amp=torch.bfloat16)
+
+
+def test_fp32_option_works_on_fp32_configs_too():
+    """``optim_wrapper.dtype=float32`` (the fp32 option of the AMP configs) is accepted by an fp32
+    config as well (nothing changes), so scripts can force fp32 on any config; any other dtype on
+    a plain OptimWrapper is refused with the way to ask for AMP."""
+    from train import merge_args, parse_args
+    path = osp.join(REPO, 'configs/mocov2/mocov2_r50_8xb32_200e.py')
+    cfg = merge_args(Config.fromfile(path), parse_args(
+        [path, '--cfg-options', 'optim_wrapper.dtype=float32']))
+    assert resolved_precision(cfg) == 'fp32'
+    assert_builds(cfg)
+    cfg.optim_wrapper.dtype = 'bfloat16'
+    with pytest.raises(ValueError, match="AmpOptimWrapper"):
+        amp_optim_wrapper_cfg(dict(cfg.optim_wrapper), device_type='cpu')

@@ -40,6 +40,7 @@ custom_hooks = [
     dict(type='DenseProbeHook', data_root='data/demo/VOCdevkit/VOC2012', image_size=128,
          interval=10),
 ]
-# Speed (docs/benchmarks.md): AMP (AmpOptimWrapper; the MoCo v2 base is fp32) runs bf16 autocast on a CPU with bf16
-# (train step 0.62x of fp32); channels-last measured no faster for this model at 64 px: off.
+# Speed (docs/benchmarks.md): AMP (AmpOptimWrapper; the MoCo v2 base is fp32) runs bf16 autocast
+# on a CPU with bf16 (train step 0.62x of fp32); channels-last measured no faster for this model
+# at 64 px: off.
 channels_last = False
