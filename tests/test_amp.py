@@ -299,7 +299,7 @@ def test_multicrop_byol_trains_in_bf16(demo_root, tmp_path, cpu_bf16):
     losses follow fp32's (measured <= 0.6 % over the first 4 steps)."""
     cfg = osp.join(REPO, 'tests/configs/byol-mc_r18_tiny.py')
     opts = ('train_dataloader.dataset.indices=32', )
-    bf16 = train(cfg, tmp_path / 'bf16', demo_root, *opts)
+    bf16 = train(cfg, tmp_path / 'bf16', demo_root, *opts, args=['--amp'])  # BYOL: fp32 config
     fp32 = train(cfg, tmp_path / 'fp32', demo_root, FP32, *opts)
     assert 'bfloat16 autocast on cpu' in log_text(tmp_path / 'bf16')
     assert sorted(bf16) == list(range(1, 9))

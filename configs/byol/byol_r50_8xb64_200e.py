@@ -1,7 +1,8 @@
 # BYOL as reproduced as LEWEL_B's baseline (LEWEL Sec. 3.3 / Table 1: 8 GPUs x 64 = 512 images,
 # SGD-momentum lr 1.8, wd 1e-6 with no decay on biases and BN, EMA 0.98 -> 1 (cosine), EMA BN
-# statistics in the target, cosine lr, AMP). LEWEL's released scripts instead use LARS lr 3.6 at
-# batch 1024: see configs/byol/byol_r50_16xb64-lars_200e.py.
+# statistics in the target, cosine lr), fp32 as BYOL's release. LEWEL's released scripts instead
+# use LARS lr 3.6 at batch 1024 and AMP: configs/byol/byol_r50_16xb64-lars_200e.py. Paper /
+# release / option per setting: configs/byol/README.md.
 # Target BN: EMAN (target in eval mode on EMA'd BN statistics), the setting LEWEL_B uses (LEWEL
 # Sec. 3.3), so that this baseline differs from LEWEL_B only by the alignment. BYOL's own paper
 # runs the target in train mode with batch statistics: teacher_buffers='copy'.

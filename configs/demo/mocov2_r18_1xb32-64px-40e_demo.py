@@ -29,7 +29,7 @@ train_dataloader = dict(
             dict(type='GeoMultiView', views=[dict(num=2, transforms=view_pipeline)]),
             dict(type='PackInputs', algorithm_keys=['view_geometry']),
         ]))
-optim_wrapper = dict(optimizer=dict(lr=0.06))
+optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic', optimizer=dict(lr=0.06))
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=40, by_epoch=True, begin=0, end=40)]
 train_cfg = dict(max_epochs=40)
 default_hooks = dict(logger=dict(interval=8), checkpoint=dict(interval=10, max_keep_ckpts=2))
@@ -40,6 +40,7 @@ custom_hooks = [
     dict(type='DenseProbeHook', data_root='data/demo/VOCdevkit/VOC2012', image_size=128,
          interval=10),
 ]
-# Speed (docs/benchmarks.md): AMP (inherited AmpOptimWrapper) runs bf16 autocast on a CPU with bf16
-# (train step 0.62x of fp32); channels-last measured no faster for this model at 64 px: off.
+# Speed (docs/benchmarks.md): AMP (AmpOptimWrapper; the MoCo v2 base is fp32) runs bf16 autocast
+# on a CPU with bf16 (train step 0.62x of fp32); channels-last measured no faster for this model
+# at 64 px: off.
 channels_last = False

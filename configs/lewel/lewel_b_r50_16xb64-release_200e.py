@@ -2,10 +2,10 @@
 # (scripts/srun_lewelb_eman.sh): the recipe of lewel_b_r50_16xb64-lars_200e.py (LARS 3.6 @ 1024,
 # wd 1.5e-6, crop (0.2, 1) bilinear, EMA 0.98 -> 1 with EMAN, g once on [GAP(F); pixels]) plus the
 # release's heads: g, p, q, s without biases and with Kaiming-normal fan-out weights (BN weight 1).
-# Its loss equals a reference forward written from the release's layout (tests/test_lewel_release.py),
-# up to two documented differences that are not model choices: the release permutes the maps
-# (a channel permutation of g's output, equivalent) and updates the EMA after the optimizer step
-# with the momentum of the step just done (densepre: before the forward, with this step's).
+# Its training steps equal a transcription of the release's (tests/test_lewel_release.py: LARS,
+# warm-up + cosine, EMA schedule, EMAN), up to the release's map order (a channel permutation of
+# g's output, equivalent). The target is averaged as in the release, after the optimizer step with
+# the momentum of the step just done (teacher_update='after_step').
 _base_ = 'lewel_b_r50_16xb64-lars_200e.py'
 
 release_init = [
@@ -15,6 +15,7 @@ release_init = [
 ]
 model = dict(
     teacher_buffers='eman',
+    teacher_update='after_step',
     neck=dict(with_bias=False, with_last_bias=False, batch_mode='joint', init_cfg=release_init),
     aligned_projector=dict(with_bias=False, init_cfg=release_init),
     head=dict(predictor=dict(with_bias=False, init_cfg=release_init)),

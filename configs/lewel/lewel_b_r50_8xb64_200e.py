@@ -1,7 +1,8 @@
 # LEWEL_B (LEWEL Sec. 3.3): BYOL + alignment, ResNet-50, 200 epochs on IN-1K, 8 GPUs x 64 = 512.
 # Everything not about the alignment is the BYOL baseline (configs/byol/byol_r50_8xb64_200e.py):
 # SGD-momentum lr 1.8, wd 1e-6 without decay on bias/BN, cosine lr, EMA 0.98 -> 1 (cosine) with
-# EMAN (EMA BN statistics, target in eval mode: teacher_buffers='eman'), AMP, crop scale (0.08, 1).
+# EMAN (EMA BN statistics, target in eval mode: teacher_buffers='eman'), crop scale (0.08, 1), and
+# AMP (LEWEL Sec. 3.3; the BYOL base config is fp32).
 #   paper vs released code (documented options, the paper is the default here):
 #   * optimiser: the released scripts use LARS lr 3.6 @ batch 1024 -> lewel_b_r50_16xb64-lars_200e.py
 #   * crop scale: released code (0.2, 1): set crop_ratio_range=(0.2, 1.) in both views
@@ -56,3 +57,4 @@ model = dict(
     num_groups=4,
     temperature=1.0,
     beta=0.5)
+optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')

@@ -1,6 +1,7 @@
 # LEWEL_M (LEWEL Sec. 3.3): MoCo v2 + alignment, ResNet-50, 200 epochs on IN-1K, 8 GPUs x 32 = 256.
 # Everything not about the alignment is the MoCo v2 baseline (configs/mocov2/mocov2_r50_8xb32_200e.py):
-# SGD lr 0.06, wd 1e-4, tau 0.2, queue 65536, momentum 0.999 fixed, ShuffleBN, cosine lr, AMP.
+# SGD lr 0.06, wd 1e-4, tau 0.2, queue 65536, momentum 0.999 fixed, ShuffleBN, cosine lr; AMP
+# (LEWEL Sec. 3.3; the MoCo v2 base config is fp32).
 # The authors released no LEWEL_M code: every value below is from the paper.
 #   * g: "one hidden layer followed by BN and ReLU", 2048 -> 2048 -> d = 128 (so unlike the MoCo v2
 #     neck, g has BN); p: 2048 -> 2048 -> c = d = 128 (Sec. 3.3 "Architecture")
@@ -47,3 +48,4 @@ model = dict(
     num_groups=4,
     temperature=1.0,
     beta=0.5)
+optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')

@@ -1,6 +1,6 @@
 # MoCo v2 as reproduced as LEWEL_M's baseline (LEWEL Table 1/3: 8 GPUs x 32 = 256 images,
-# SGD lr 0.06, wd 1e-4, tau 0.2, m 0.999 fixed, ShuffleBN, cosine, AMP).
-# The original MoCo v2 recipe uses lr 0.03: `--cfg-options optim_wrapper.optimizer.lr=0.03`.
+# SGD lr 0.06, wd 1e-4, tau 0.2, m 0.999 fixed, ShuffleBN, cosine), fp32 as MoCo v2's release.
+# Paper / release / option per setting (lr 0.03, AMP): configs/mocov2/README.md.
 _base_ = [
     '../_base_/datasets/imagenet_mocov2.py',
     '../_base_/schedules/sgd_coslr-200e.py',

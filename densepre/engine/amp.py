@@ -1,9 +1,18 @@
 """Mixed precision on GPUs *and* CPUs: which autocast dtype to use, and the optimizer wrapper
 that runs it.
 
+Precision policy: each config runs the precision of the paper it reproduces, or of the authors'
+release where the paper does not say. Not every paper trained with AMP: LEWEL did (Sec. 3.3:
+PyTorch AMP on V100s; its released scripts pass ``--amp``: fp16 autocast + GradScaler), while
+MoCo v2's and BYOL's papers say nothing and their releases train in fp32. A config that trained
+with AMP asks for ``AmpOptimWrapper``, an fp32 one for the plain ``OptimWrapper``; the other
+precision is an option (``tools/train.py --amp``, or ``--cfg-options optim_wrapper.dtype=float32``).
+Each method's README states its configs' precision (section "Precision"); for MoCo v2, BYOL and
+LEWEL tests/test_precision_policy.py reads that table and checks what every config resolves to.
+
 MMEngine's ``AmpOptimWrapper`` asserts a CUDA/NPU/MLU device and always uses a ``GradScaler``.
-densepre's configs ask for ``AmpOptimWrapper`` (the papers trained with AMP); ``DenseRunner``
-turns that request into :class:`DenseAmpOptimWrapper` through :func:`amp_optim_wrapper_cfg`:
+``DenseRunner`` turns an ``AmpOptimWrapper`` request into :class:`DenseAmpOptimWrapper` through
+:func:`amp_optim_wrapper_cfg`:
 
 ==========================  ==========================================================  ==========
 device / requested dtype    what runs                                                   GradScaler
@@ -40,6 +49,7 @@ from .cpu_bf16_conv import guard_cpu_bf16_convs
 AMP_DTYPES = ('float16', 'bfloat16')
 AMP_WRAPPERS = ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper', 'DenseAmpOptimWrapper',
                 'densepre.DenseAmpOptimWrapper')
+FP32_WRAPPERS = ('OptimWrapper', 'mmengine.OptimWrapper')
 CPU_BF16_FLAGS = ('avx512_bf16', 'amx_bf16', 'bf16')
 CPU_BF16_ENV = 'DENSEPRE_CPU_BF16'
 
@@ -92,7 +102,18 @@ def amp_optim_wrapper_cfg(optim_wrapper: dict, device_type: Optional[str] = None
                           logger: Optional[logging.Logger] = None) -> dict:
     """Turn an ``AmpOptimWrapper`` config into what runs on this device (see the module doc):
     a :class:`DenseAmpOptimWrapper` config with the resolved ``dtype``, or an fp32
-    ``OptimWrapper`` config (with one warning) on a CPU without bf16. Other configs unchanged."""
+    ``OptimWrapper`` config (with one warning) on a CPU without bf16. A plain ``OptimWrapper``
+    (an fp32 config) accepts ``dtype='float32'`` (dropped), so ``optim_wrapper.dtype=float32``
+    means fp32 whatever the config's precision; another dtype there is refused (AMP is
+    ``type='AmpOptimWrapper'``, ``tools/train.py --amp``). Other configs unchanged."""
+    if (isinstance(optim_wrapper, dict) and optim_wrapper.get('type') in FP32_WRAPPERS
+            and 'dtype' in optim_wrapper):
+        if parse_amp_dtype(optim_wrapper['dtype'], 'optim_wrapper.dtype',
+                           allow_fp32=True) != torch.float32:
+            raise ValueError(f"optim_wrapper.dtype={optim_wrapper['dtype']!r} with type "
+                             f"{optim_wrapper['type']!r} (fp32): AMP needs "
+                             "optim_wrapper.type='AmpOptimWrapper' (tools/train.py --amp)")
+        return {k: v for k, v in optim_wrapper.items() if k != 'dtype'}
     if not isinstance(optim_wrapper, dict) or not (
             optim_wrapper.get('type') in AMP_WRAPPERS
             or optim_wrapper.get('type') is DenseAmpOptimWrapper):

@@ -1,7 +1,8 @@
 # The LARS recipe of LEWEL's released scripts (scripts/*_eman.sh; used for LEWEL_B and its BYOL
 # baseline): LARS lr 3.6 at a total batch of 1024, momentum 0.9, weight decay 1.5e-6; biases and
-# all norm parameters get neither weight decay nor the LARS trust ratio; 10-epoch linear warm-up,
-# then cosine to 200 epochs; AMP. Method configs take it with
+# all norm parameters get neither weight decay nor the LARS trust ratio; 10-epoch linear warm-up
+# per iteration reaching the lr on its last iteration (lr·(t+1)/T, as the release), then cosine per
+# epoch to 200 epochs; AMP (the scripts pass --amp). Method configs take it with
 #   _base_ = ['<method config>', '../_base_/schedules/lars_coslr-200e.py']
 #   optim_wrapper = {{_base_.lars_optim_wrapper}}
 #   param_scheduler = {{_base_.lars_param_scheduler}}
@@ -15,8 +16,7 @@ lars_optim_wrapper = dict(
     optimizer=dict(type='FusedLARS', lr=3.6, momentum=0.9, weight_decay=1.5e-6),
     paramwise_cfg=dict(bias_and_norm_cfg=dict(weight_decay=0., lars_exclude=True)))
 lars_param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=10,
-         convert_to_iter_based=True),
+    dict(type='LinearWarmupLR', by_epoch=True, begin=0, end=10, convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', T_max=190, by_epoch=True, begin=10, end=200),
 ]
 # lr 3.6 is for a total batch of 1024; `--auto-scale-lr` scales it linearly to yours.

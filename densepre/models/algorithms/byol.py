@@ -39,7 +39,15 @@ class BYOL(EMATeacherMixin, BaseSelfSupervisor):
         batch_views (bool): with ``view_pairs``, run the views of one size through the online /
             target network (and the predictor) as one concatenated batch (multi-crop batching;
             BN normalises over them together). ``False``: one pass per view. Defaults to True.
+        teacher_update (str): when ξ is averaged. ``'forward'`` (mmpretrain): inside the forward,
+            after the online pass, with this iteration's τ. ``'after_step'`` (the BYOL and LEWEL
+            releases): after the optimizer step, with the τ of the step just done — run as the
+            same update at the start of the next forward, before any pass, so the target's BN
+            statistics are the online ones of the previous step (with EMAN they are used) and a
+            run's final target lacks only that last update. Defaults to ``'forward'``.
     """
+
+    TEACHER_UPDATES = ('forward', 'after_step')
 
     teacher_attr = 'target_net'
 
@@ -52,6 +60,7 @@ class BYOL(EMATeacherMixin, BaseSelfSupervisor):
                  teacher_buffers: str = 'copy',
                  view_pairs: Optional[dict] = None,
                  batch_views: bool = True,
+                 teacher_update: str = 'forward',
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -62,6 +71,10 @@ class BYOL(EMATeacherMixin, BaseSelfSupervisor):
         self.teacher_buffers = teacher_buffers
         self.view_pairs = ViewPairs.build(view_pairs)
         self.batch_views = batch_views
+        if teacher_update not in self.TEACHER_UPDATES:
+            raise ValueError(f'{type(self).__name__} teacher_update must be one of '
+                             f'{self.TEACHER_UPDATES}, got {teacher_update!r}')
+        self.teacher_update = teacher_update
         if self._build_teacher_in_init:
             self.build_teacher()
 
@@ -69,7 +82,15 @@ class BYOL(EMATeacherMixin, BaseSelfSupervisor):
     def teacher_kwargs(self) -> dict:
         """ξ of backbone + projector: cosine schedule of τ (BYOL Eq. 1), ``teacher_buffers``."""
         return dict(momentum=self.base_momentum, end_momentum=self.end_momentum,
-                    buffers=self.teacher_buffers)
+                    buffers=self.teacher_buffers,
+                    momentum_lag=int(self.teacher_update == 'after_step'))
+
+    @torch.no_grad()
+    def update_teacher_at(self, point: str) -> None:
+        """Update ξ if ``point`` (``'start'`` of the forward, or ``'forward'``: after the
+        online pass) is where ``teacher_update`` puts it."""
+        if (point == 'start') == (self.teacher_update == 'after_step'):
+            self.update_teacher()
 
     # ------------------------------------------------------------------ forward
     def extract_feat(self, inputs: torch.Tensor):
@@ -86,9 +107,10 @@ class BYOL(EMATeacherMixin, BaseSelfSupervisor):
              **kwargs) -> Dict[str, torch.Tensor]:
         if self.view_pairs is not None:
             return self.multiview_loss(MultiViewBatch(inputs, data_samples))
+        self.update_teacher_at('start')
         z1, z2 = self.online_projection(inputs[0]), self.online_projection(inputs[1])
         with torch.no_grad():
-            self.update_teacher()
+            self.update_teacher_at('forward')
             t1, t2 = self.target_projection(inputs[0]), self.target_projection(inputs[1])
         return dict(loss=self.head.loss(z1, t2) + self.head.loss(z2, t1))
 
@@ -99,6 +121,7 @@ class BYOL(EMATeacherMixin, BaseSelfSupervisor):
     def multiview_loss(self, views: MultiViewBatch) -> Dict[str, torch.Tensor]:
         """BYOL over the declared view pairs; predictions and targets computed once per view."""
         online_idx, target_idx, pairs = self.view_pairs.resolve(views)
+        self.update_teacher_at('start')
         if self.batch_views:
             run = forward_views
         else:
@@ -107,7 +130,7 @@ class BYOL(EMATeacherMixin, BaseSelfSupervisor):
         preds = dict(zip(online_idx, run(self.online_prediction,
                                          [views.inputs[i] for i in online_idx])))
         with torch.no_grad():
-            self.update_teacher()
+            self.update_teacher_at('forward')
             targets = dict(zip(target_idx, run(self.target_projection,
                                                [views.inputs[i] for i in target_idx])))
         loss = sum(self.head.loss_module(preds[o], targets[t]) for o, t in pairs)

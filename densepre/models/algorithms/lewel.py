@@ -250,9 +250,10 @@ class LEWELB(LEWELMixin, BYOL):
 
     def loss(self, inputs: List[torch.Tensor], data_samples: list,
              **kwargs) -> Dict[str, torch.Tensor]:
+        self.update_teacher_at('start')
         (z1, a1), (z2, a2) = self.online_embed(inputs[0]), self.online_embed(inputs[1])
         with torch.no_grad():
-            self.update_teacher()
+            self.update_teacher_at('forward')
             (t1, ta1), (t2, ta2) = self.target_embed(inputs[0]), self.target_embed(inputs[1])
         l_global = self.head.loss(z1, t2) + self.head.loss(z2, t1)
         l_aligned = None

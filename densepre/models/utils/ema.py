@@ -63,6 +63,11 @@ class EMATeacher(nn.Module):
         buffers (str): ``'copy'``, ``'ema'`` or ``'eman'`` (see the module docstring).
         interval (int): average on every ``interval``-th update (updates ``interval − 1``,
             ``2·interval − 1``, …, counted from 0; the first update only copies). Defaults to 1.
+        momentum_lag (int): evaluate the cosine schedule ``momentum_lag`` updates back
+            (``k = steps − lag``, its angle in float64 as the releases compute it in Python). 1
+            for an update made at the start of iteration ``i`` that stands for the BYOL / LEWEL
+            releases' update after the optimizer step of iteration ``i − 1``, with that
+            iteration's momentum. Defaults to 0 (mmpretrain's ``CosineEMA``).
     """
 
     def __init__(self,
@@ -70,7 +75,8 @@ class EMATeacher(nn.Module):
                  momentum: float,
                  end_momentum: Optional[float] = None,
                  buffers: str = 'copy',
-                 interval: int = 1) -> None:
+                 interval: int = 1,
+                 momentum_lag: int = 0) -> None:
         super().__init__()
         if buffers not in BUFFER_POLICIES:
             raise ValueError(f'EMATeacher buffers must be one of {BUFFER_POLICIES}, '
@@ -84,6 +90,7 @@ class EMATeacher(nn.Module):
         self.end_momentum = None if end_momentum is None else float(end_momentum)
         self.buffers_policy = buffers
         self.interval = int(interval)
+        self.momentum_lag = int(momentum_lag)
         self.register_buffer('steps', torch.tensor(0, dtype=torch.long))
         self.train(self.training)
 
@@ -117,10 +124,13 @@ class EMATeacher(nn.Module):
         if max_iters is None:
             raise RuntimeError('the cosine EMA schedule needs the total number of iterations: '
                                'MessageHub info "max_iters" is not set (the Runner sets it)')
-        # float32 angle, exactly as mmpretrain's CosineEMA computes it from its long `steps`
-        # (`pi * steps / max_iters` on a long tensor: float32 multiply, then float32 divide),
-        # computed on the host count so that no tensor is read
-        angle = float(np.float32(pi) * np.float32(self.step_count()) / np.float32(max_iters))
+        if self.momentum_lag:  # float64, as the releases compute it in Python
+            angle = pi * (self.step_count() - self.momentum_lag) / float(max_iters)
+        else:
+            # float32 angle, exactly as mmpretrain's CosineEMA computes it from its long `steps`
+            # (`pi * steps / max_iters` on a long tensor: float32 multiply, then float32 divide),
+            # computed on the host count so that no tensor is read
+            angle = float(np.float32(pi) * np.float32(self.step_count()) / np.float32(max_iters))
         annealing = (cos(angle) + 1) / 2
         return self.end_momentum - (self.end_momentum - self.momentum) * annealing
 
