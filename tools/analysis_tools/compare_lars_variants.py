@@ -74,35 +74,33 @@ def run(args) -> Dict:
     torch.manual_seed(args.seed)
     base = bts.build_model(cfg)
     theta0 = flat(base)
-    runs = {}
-    for variant in VARIANTS:
-        model = copy.deepcopy(base)
+    models, wrappers, group_lrs, prev = {}, {}, {}, {}
+    for variant in VARIANTS:  # in lockstep: only the current and previous weights are kept
+        models[variant] = copy.deepcopy(base)
         vcfg = copy.deepcopy(cfg)
         vcfg.optim_wrapper.optimizer['variant'] = variant
-        wrapper = bts.build_optim(model, vcfg, 'fp32')
-        steps, thetas = [], []
-        prev = theta0
-        group_lrs = [g['lr'] for g in wrapper.optimizer.param_groups]  # paramwise lr_mult kept
-        for t in range(args.steps):
-            bts.set_iter(t)
-            for g, lr in zip(wrapper.optimizer.param_groups, group_lrs):
-                g['lr'] = lr * lrs[t] / float(opt_cfg.lr)
-            torch.manual_seed(args.seed + t)  # same random choices (e.g. queue cells) per step
-            model.train_step(batches[t], wrapper)
-            theta = flat(model)
-            steps.append(theta - prev)
-            thetas.append(theta)
-            prev = theta
-        runs[variant] = (steps, thetas)
-    ref_steps, ref_thetas = runs['mmpretrain']
+        wrappers[variant] = bts.build_optim(models[variant], vcfg, 'fp32')
+        group_lrs[variant] = [g['lr'] for g in wrappers[variant].optimizer.param_groups]
+        prev[variant] = theta0
     rows = []
     for t in range(args.steps):
+        bts.set_iter(t)
+        theta, step = {}, {}
+        for variant in VARIANTS:
+            wrapper = wrappers[variant]
+            for g, lr in zip(wrapper.optimizer.param_groups, group_lrs[variant]):
+                g['lr'] = lr * lrs[t] / float(opt_cfg.lr)  # paramwise lr_mult kept
+            torch.manual_seed(args.seed + t)  # same random choices (e.g. queue cells) per step
+            models[variant].train_step(batches[t], wrapper)
+            theta[variant] = flat(models[variant])
+            step[variant] = theta[variant] - prev[variant]
+            prev[variant] = theta[variant]
+        ref_step, ref_theta = step['mmpretrain'], theta['mmpretrain']
         row = dict(step=t + 1, lr=lrs[t])
         for variant in VARIANTS[1:]:
-            steps, thetas = runs[variant]
-            row[f'{variant}_step_ratio'] = float(steps[t].norm() / ref_steps[t].norm())
-            row[f'{variant}_drift'] = float((thetas[t] - ref_thetas[t]).norm() /
-                                            (ref_thetas[t] - theta0).norm())
+            row[f'{variant}_step_ratio'] = float(step[variant].norm() / ref_step.norm())
+            row[f'{variant}_drift'] = float((theta[variant] - ref_theta).norm() /
+                                            (ref_theta - theta0).norm())
         row['lr_placement_prediction'] = lr_placement_ratio(lrs, t, momentum)
         rows.append(row)
     return dict(config=args.config, batch=args.batch, momentum=momentum, base_lr=float(opt_cfg.lr),
