@@ -14,8 +14,9 @@ Per step ``t`` (1-based) it prints, for each variant v:
 
 Usage::
 
-    python tools/analysis_tools/compare_lars_variants.py configs/demo/clove_r18_1xb32-64px-40e_demo.py \\
-        --batch 4 --steps 30 --warmup-iters 100 [--json out.json]
+    python tools/analysis_tools/compare_lars_variants.py \\
+        configs/demo/clove_r18_1xb32-64px-40e_demo.py --batch 4 --steps 30 --warmup-iters 100 \\
+        [--json out.json]
 """
 import argparse
 import copy
