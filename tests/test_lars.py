@@ -277,3 +277,22 @@ def test_config_builds_through_the_optim_wrapper():
     x, y = data[0]
     wrapper.update_params(nn.functional.cross_entropy(model(x), y))
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_compare_variants_tool(tmp_path, capsys):
+    """tools/analysis_tools/compare_lars_variants.py on a real model under a linear warm-up:
+    at step 2 the release's lr placement gives the larger step, as predicted."""
+    import json
+    import sys
+    sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
+    try:
+        from compare_lars_variants import main
+    finally:
+        sys.path.pop(0)
+    out = tmp_path / 'cmp.json'
+    main([osp.join(REPO, 'tests/configs/lewel_b_r18_tiny_lars.py'), '--batch', '2', '--steps',
+          '2', '--warmup-iters', '10', '--json', str(out)])
+    rows = json.loads(out.read_text())['rows']
+    assert 'clove/mm step' in capsys.readouterr().out
+    assert rows[1]['lr_placement_prediction'] > 1.2 and rows[1]['clove_release_step_ratio'] > 1.1
+    assert rows[0]['clove_release_drift'] > 0  # ‖g + βw‖ vs ‖g‖ + β‖w‖ already at step 1

@@ -322,6 +322,15 @@ class DenseRunner(Runner):
         if self._resumed_rng_state is not None:
             set_rng_state(self._resumed_rng_state)
 
+    def _maybe_compile(self, target: str) -> None:
+        # `compile`: the networks (backbone, neck, heads) in place, not MMEngine's whole
+        # train_step (backward, optimizer, EMA) -- densepre/engine/compile.py (issue 24)
+        from .compile import compile_parts
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        names = compile_parts(model, self.cfg.get('compile', None))
+        if names:
+            self.logger.info(f'torch.compile: {", ".join(names)} (first iterations are slow)')
+
     def train(self):
         try:
             return super().train()
