@@ -360,7 +360,8 @@ def method_config(name, mode, work_dir, data_root, run_id, channels_last=False,
     # ImageNet-layout list, or COCO images (the Revisiting configs' CocoImages)
     sub = 'coco' if 'Coco' in str(loader.dataset.get('type', '')) else 'imagenet'
     loader.dataset.data_root = osp.join(data_root, sub, '')
-    loader.dataset.indices = BATCH  # one iteration per epoch
+    world = int(os.environ.get('WORLD_SIZE', 1)) if launcher != 'none' else 1
+    loader.dataset.indices = BATCH * world  # one iteration per epoch
     epochs = ITERS[mode]
     cfg.train_cfg.max_epochs = epochs
     cfg.param_scheduler = [dict(type='CosineAnnealingLR', T_max=epochs, by_epoch=True, begin=0,
@@ -734,8 +735,13 @@ def dist_worker(args):
             rec = train_once(name, 'float32', osp.join(args.dist_worker, name), data_root,
                              f'{name}_ddp', launcher='pytorch', device=device)
             losses = [r['loss'] for r in rec.iters]
+            # parameters (DDP keeps them in sync) and queues; BN statistics are per rank
+            # unless SyncBN (CUDA) normalises over the global batch
+            sync = [m for m in rec.model.modules() if isinstance(m, torch.nn.SyncBatchNorm)]
+            params = {n for n, _ in rec.model.named_parameters()}
             state = {k: v.detach().float().cpu() for k, v in rec.model.state_dict().items()
-                     if v.is_floating_point()}
+                     if v.is_floating_point() and (k in params or 'queue' in k or (
+                         sync and 'running_' in k))}
             gathered = all_gather_object(dict(losses=losses, state=state, shuffles=shuffles[0]))
             res.set('loss_equal', all(
                 all(close(a, b, (1e-6, 1e-7)) for a, b in zip(g['losses'], losses))
@@ -755,7 +761,6 @@ def dist_worker(args):
             if getattr(rec.model, 'shuffle_bn', False):
                 res.set('shuffle_bn', all(g['shuffles'] > 0 for g in gathered),
                         f'batch_shuffle_ddp calls per rank {[g["shuffles"] for g in gathered]}')
-            sync = [m for m in rec.model.modules() if isinstance(m, torch.nn.SyncBatchNorm)]
             res.set('sync_bn', bool(sync) if device == 'cuda' else None,
                     f'{len(sync)} SyncBatchNorm layers' if device == 'cuda'
                     else 'SyncBN needs CUDA: reverted to BN on gloo')
