@@ -176,6 +176,33 @@ def test_fp16_with_grad_scaler_stand_in(demo_root, tmp_path):
     assert (tmp_path / 'epoch_2.pth').exists()
 
 
+def test_similarities_and_softmaxes_run_in_fp32_under_autocast():
+    """CPU fp16 autocast keeps matmul / normalize / softmax in fp16 (CUDA autocast promotes the
+    last two): LEWEL's alignment maps, LEWEL_M's batch InfoNCE and the BYOL / LEWEL_B cosine loss
+    give, on fp16 inputs inside autocast, what fp32 gives on the same (upcast) inputs."""
+    from mmpretrain.models.losses import CosineSimilarityLoss
+
+    from densepre.models.algorithms.byol import BYOL
+    from densepre.models.losses.batch_infonce import BatchInfoNCELoss
+    from densepre.models.utils.alignment import alignment_maps
+    g = torch.Generator().manual_seed(0)
+    dense = (3 * torch.randn(2, 16, 4, 4, generator=g)).half()
+    q, k = torch.randn(8, 4, 16, generator=g).half(), torch.randn(8, 4, 16, generator=g).half()
+    head = torch.nn.Module()
+    head.predictor = lambda xs: [xs[0] @ torch.eye(16, dtype=xs[0].dtype)]
+    head.loss_module = CosineSimilarityLoss(shift_factor=2.0, scale_factor=2.0)
+    z, t = torch.randn(8, 16, generator=g).half(), torch.randn(8, 16, generator=g).half()
+    cases = [(lambda a: alignment_maps(a, 0.5), (dense, )),
+             (BatchInfoNCELoss(0.2), (q, k)),
+             (lambda a, b: BYOL.predict_loss(head, a, b), (z, t))]
+    for fn, args in cases:
+        with torch.autocast('cpu', dtype=torch.float16):
+            got = fn(*args)
+        ref = fn(*[a.float() for a in args])
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-7)
+
+
 FP16_CONFIGS = dict(
     byol=TINY['byol'], lewel_b=CONFIGS['lewel_b'], lewel_m=CONFIGS['lewel_m'],
     clove=osp.join(REPO, 'tests/configs/clove_r18_tiny.py'),
