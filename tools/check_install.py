@@ -348,7 +348,8 @@ def make_data(root):
     """The synthetic images every check trains on (same arguments = same pixels = the stored
     references hold)."""
     from densepre.demo import make_demo_data
-    return make_demo_data(root, num_pretrain=16, num_seg_train=4, num_seg_val=2, image_size=48)
+    return make_demo_data(root, num_pretrain=16, num_seg_train=4, num_seg_val=2, num_det_train=8,
+                          image_size=48)  # 8 COCO images: kNN-MoCo on 2 ranks x batch 4
 
 
 def method_config(name, mode, work_dir, data_root, run_id, channels_last=False,
