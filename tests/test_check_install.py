@@ -65,3 +65,19 @@ def test_unknown_method_is_refused(capsys):
     with pytest.raises(SystemExit):
         run(['--methods', 'simclr'], capsys)
     assert 'unknown method' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_distributed_part_on_two_gloo_processes(tmp_path, capsys):
+    """--gpus 2 on CPU: torchrun with 2 gloo ranks; MoCo v2's logged loss, parameters and queue
+    are equal on both ranks and ShuffleBN ran; SyncBN is n/a without CUDA."""
+    out_json = tmp_path / 'out.json'
+    code, _ = run(['--device', 'cpu', '--methods', 'mocov2', '--amp', 'off', '--gpus', '2',
+                   '--skip', 'ops', 'transfer', '--json', str(out_json)], capsys)
+    result = json.loads(out_json.read_text())
+    assert code == 0, result['failures']
+    sub = result['distributed']['methods']['mocov2']
+    for name in ('loss_equal', 'weights_equal', 'queue_equal', 'shuffle_bn'):
+        assert sub[name]['status'] == 'ok', (name, sub[name])
+    assert sub['sync_bn']['status'] == 'n/a'
+    assert result['distributed']['backend'] == 'gloo' and result['sinkhorn_error'] < 1e-5
