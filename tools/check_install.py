@@ -31,8 +31,6 @@ is switched off on CUDA so fp32 means fp32. See docs/check_install.md for what a
 that the CPU mode cannot.
 """
 import argparse
-import contextlib
-import copy
 import json
 import math
 import os
@@ -843,7 +841,6 @@ def check_transfer(name, checkpoint, device, work, paths):
         report = verify(cfg, pretrained)
         res.set('loading', True, '; '.join(report))
         from densepre.engine.runner import DenseRunner
-        _, Recorder = check_runner_class()
         runner = DenseRunner.from_cfg(cfg)
         losses = {}
 
