@@ -779,9 +779,14 @@ def dist_worker(args):
             if getattr(rec.model, 'shuffle_bn', False):
                 res.set('shuffle_bn', all(g['shuffles'] > 0 for g in gathered),
                         f'batch_shuffle_ddp calls per rank {[g["shuffles"] for g in gathered]}')
-            res.set('sync_bn', bool(sync) if device == 'cuda' else None,
-                    f'{len(sync)} SyncBatchNorm layers' if device == 'cuda'
-                    else 'SyncBN needs CUDA: reverted to BN on gloo')
+            bns = [m for m in rec.model.modules()
+                   if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+            if not bns:
+                res.set('sync_bn', None, 'no BatchNorm layers')
+            else:
+                res.set('sync_bn', bool(sync) if device == 'cuda' else None,
+                        f'{len(sync)} SyncBatchNorm layers' if device == 'cuda'
+                        else 'SyncBN needs CUDA: reverted to BN on gloo')
             res['losses'] = losses
         except Exception as exc:  # noqa: BLE001
             traceback.print_exc()
