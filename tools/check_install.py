@@ -409,10 +409,15 @@ def num_iters(mode, device):
 
 
 def _set_norm(model_cfg, norm):
+    """ResNet backbones (BN by default) and necks with a BN ``norm_cfg`` -> ``norm``."""
     for key in ('backbone', 'neck'):
         part = model_cfg.get(key)
-        if isinstance(part, dict) and isinstance(part.get('norm_cfg'), dict) and \
-                part['norm_cfg'].get('type') in ('BN', 'SyncBN'):
+        if not isinstance(part, dict):
+            continue
+        current = part.get('norm_cfg')
+        resnet = key == 'backbone' and str(part.get('type', '')).startswith('ResNet')
+        if (isinstance(current, dict) and current.get('type') in ('BN', 'SyncBN')) or (
+                current is None and resnet):
             part['norm_cfg'] = dict(type=norm)
 
 
