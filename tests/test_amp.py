@@ -14,6 +14,7 @@
 """
 import glob
 import itertools
+import math
 import os.path as osp
 
 import pytest
@@ -173,6 +174,77 @@ def test_fp16_with_grad_scaler_stand_in(demo_root, tmp_path):
     train(TINY['mocov2'], tmp_path, demo_root, 'train_cfg.max_epochs=2',
           args=['--amp-dtype', 'float16', '--resume'])
     assert (tmp_path / 'epoch_2.pth').exists()
+
+
+def test_similarities_and_softmaxes_run_in_fp32_under_autocast():
+    """CPU fp16 autocast keeps matmul / normalize / softmax in fp16 (CUDA autocast promotes the
+    last two): LEWEL's alignment maps, LEWEL_M's batch InfoNCE and the BYOL / LEWEL_B cosine loss
+    give, on fp16 inputs inside autocast, what fp32 gives on the same (upcast) inputs."""
+    from mmpretrain.models.losses import CosineSimilarityLoss
+
+    from densepre.models.algorithms.byol import BYOL
+    from densepre.models.losses.batch_infonce import BatchInfoNCELoss
+    from densepre.models.utils.alignment import alignment_maps
+    g = torch.Generator().manual_seed(0)
+    dense = (3 * torch.randn(2, 16, 4, 4, generator=g)).half()
+    q, k = torch.randn(8, 4, 16, generator=g).half(), torch.randn(8, 4, 16, generator=g).half()
+    head = torch.nn.Module()
+    head.predictor = lambda xs: [xs[0] @ torch.eye(16, dtype=xs[0].dtype)]
+    head.loss_module = CosineSimilarityLoss(shift_factor=2.0, scale_factor=2.0)
+    z, t = torch.randn(8, 16, generator=g).half(), torch.randn(8, 16, generator=g).half()
+    cases = [(lambda a: alignment_maps(a, 0.5), (dense, )),
+             (BatchInfoNCELoss(0.2), (q, k)),
+             (lambda a, b: BYOL.predict_loss(head, a, b), (z, t))]
+    for fn, args in cases:
+        with torch.autocast('cpu', dtype=torch.float16):
+            got = fn(*args)
+        ref = fn(*[a.float() for a in args])
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-7)
+
+
+FP16_CONFIGS = dict(
+    byol=TINY['byol'], lewel_b=CONFIGS['lewel_b'], lewel_m=CONFIGS['lewel_m'],
+    clove=osp.join(REPO, 'tests/configs/clove_r18_tiny.py'),
+    mocov2_mc=osp.join(REPO, 'tests/configs/mocov2-mc_r18_tiny.py'),
+    knn_moco=osp.join(REPO, 'tests/configs/knn-mocov2_r18_tiny.py'))
+# fp16 keeps 11 mantissa bits (8x finer than bf16), but the CPU stand-in is harsher than CUDA
+# autocast: CPU autocast runs softmax / log_softmax / normalize in fp16 (CUDA: fp32), so every
+# similarity, softmax and Sinkhorn of the losses is computed in fp32 explicitly.
+FP16_RTOL = 1e-2
+FP16_SCALE = 256.0
+
+
+@pytest.mark.parametrize('algo', [  # CPU fp16 is slow (no oneDNN kernels): one in the fast suite
+    a if a == 'lewel_m' else pytest.param(a, marks=pytest.mark.slow) for a in sorted(FP16_CONFIGS)])
+def test_fp16_stand_in_every_method(algo, demo_root, tmp_path):
+    """fp16 autocast + dynamic GradScaler on CPU (the GPU path) for every method, 2 epochs of one
+    iteration (kNN-MoCo's neighbour loss starts in epoch 2): the first step (same weights, same
+    batch) matches fp32 term by term, the second is finite and still close, and the GradScaler
+    took both steps (its scale is unchanged)."""
+    opts = ('train_dataloader.dataset.indices=4', 'train_cfg.max_epochs=2')
+    if algo == 'knn_moco':  # the Revisiting configs train on COCO images
+        opts += (f'train_dataloader.dataset.data_root={demo_root}/coco/', )
+    fp32 = train(FP16_CONFIGS[algo], tmp_path / 'fp32', demo_root, FP32, *opts)
+    # dynamic scaling from 2^8, not 2^16: from 2^16 these tiny nets overflow the first ~4 steps
+    # (largest gradient ~13), so a 2-step run would compare an fp16 run that never stepped
+    cfg = derived_config(tmp_path, FP16_CONFIGS[algo],
+                         'optim_wrapper = dict(loss_scale=dict(_delete_=True, '
+                         f'init_scale={FP16_SCALE}))')
+    fp16 = train(cfg, tmp_path / 'fp16', demo_root, *opts, args=['--amp-dtype', 'float16'])
+    assert 'float16 on CPU' in log_text(tmp_path / 'fp16')
+    assert sorted(fp16) == sorted(fp32) == [1, 2]
+    for key, ref in fp32[1].items():
+        if key.startswith('loss') or key.endswith(('_ce', '_loss')) or key.startswith('l_'):
+            assert math.isfinite(fp16[1][key]) and math.isfinite(fp16[2][key]), key
+            assert fp16[1][key] == pytest.approx(ref, rel=FP16_RTOL, abs=1e-3), key
+    assert fp16[1]['loss'] != fp32[1]['loss']  # autocast really ran
+    assert fp16[2]['loss'] == pytest.approx(fp32[2]['loss'], rel=3 * FP16_RTOL)
+    if algo == 'knn_moco':
+        assert fp16[2]['knn_active'] == 1 and fp16[2]['knn_ce'] > 0
+    scaler = torch.load(tmp_path / 'fp16' / 'epoch_2.pth', map_location='cpu',
+                        weights_only=False)['optimizer']['loss_scaler']
+    assert scaler['scale'] == FP16_SCALE  # both steps taken (no overflow, no NaN)
 
 
 def test_bf16_exact_resume(demo_root, tmp_path, cpu_bf16):

@@ -7,6 +7,7 @@ from mmpretrain.models import BaseSelfSupervisor
 from densepre.registry import MODELS
 from ..utils.ema import EMATeacherMixin
 from ..utils.multiview import MultiViewBatch, ViewPairs, count_fallback_crops, forward_views
+from ..utils.precision import in_fp32
 
 
 @MODELS.register_module()
@@ -112,7 +113,14 @@ class BYOL(EMATeacherMixin, BaseSelfSupervisor):
         with torch.no_grad():
             self.update_teacher_at('forward')
             t1, t2 = self.target_projection(inputs[0]), self.target_projection(inputs[1])
-        return dict(loss=self.head.loss(z1, t2) + self.head.loss(z2, t1))
+        return dict(loss=self.predict_loss(self.head, z1, t2) +
+                    self.predict_loss(self.head, z2, t1))
+
+    @staticmethod
+    def predict_loss(head, z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``head.loss(z, target)`` (predictor, then normalised MSE) with the normalisation and
+        the cosine in fp32 under AMP (CPU autocast would keep them in fp16 / bf16)."""
+        return in_fp32(head.loss_module, head.predictor([z])[0], target.detach())
 
     def online_prediction(self, img: torch.Tensor) -> torch.Tensor:
         """``q(g(f(img)))``: the online prediction of a view."""
@@ -133,7 +141,7 @@ class BYOL(EMATeacherMixin, BaseSelfSupervisor):
             self.update_teacher_at('forward')
             targets = dict(zip(target_idx, run(self.target_projection,
                                                [views.inputs[i] for i in target_idx])))
-        loss = sum(self.head.loss_module(preds[o], targets[t]) for o, t in pairs)
+        loss = sum(in_fp32(self.head.loss_module, preds[o], targets[t]) for o, t in pairs)
         loss = loss * (2.0 / len(pairs))
         return dict(loss=loss, crop_fallbacks=count_fallback_crops(views.data_samples,
                                                                    loss.device))

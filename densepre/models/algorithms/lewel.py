@@ -255,11 +255,12 @@ class LEWELB(LEWELMixin, BYOL):
         with torch.no_grad():
             self.update_teacher_at('forward')
             (t1, ta1), (t2, ta2) = self.target_embed(inputs[0]), self.target_embed(inputs[1])
-        l_global = self.head.loss(z1, t2) + self.head.loss(z2, t1)
+        l_global = self.predict_loss(self.head, z1, t2) + self.predict_loss(self.head, z2, t1)
         l_aligned = None
         if self.with_aligned:
-            l_aligned = (self.aligned_head.loss(a1.flatten(0, 1), ta2.flatten(0, 1)) +
-                         self.aligned_head.loss(a2.flatten(0, 1), ta1.flatten(0, 1)))
+            head = self.aligned_head
+            l_aligned = (self.predict_loss(head, a1.flatten(0, 1), ta2.flatten(0, 1)) +
+                         self.predict_loss(head, a2.flatten(0, 1), ta1.flatten(0, 1)))
         return self._weighted(l_global, l_aligned)
 
 

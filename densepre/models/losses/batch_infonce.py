@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from mmengine.dist import all_gather, get_rank, get_world_size
 
 from densepre.registry import MODELS
+from ..utils.precision import in_fp32
 
 
 def gather_with_local_grad(x: torch.Tensor) -> torch.Tensor:
@@ -61,5 +62,9 @@ class BatchInfoNCELoss(nn.Module):
         return logits, labels.expand(k, n)
 
     def forward(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        """Mean loss; normalisation, cosines / τ and the softmax in fp32 under AMP."""
+        return in_fp32(self._forward, query, key)
+
+    def _forward(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
         logits, labels = self.logits_and_labels(query, key)
         return F.cross_entropy(logits.flatten(0, 1), labels.flatten())

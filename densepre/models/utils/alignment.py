@@ -13,6 +13,8 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from .precision import in_fp32
+
 __all__ = [
     'alignment_maps', 'aligned_pooling', 'uniform_maps', 'random_maps', 'map_index'
 ]
@@ -38,9 +40,11 @@ def alignment_maps(dense: torch.Tensor, temperature: float = 1.0) -> torch.Tenso
         Tensor: ``(N, d, H, W)`` alignment maps, each summing to 1 over ``(H, W)``.
     """
     n, d, h, w = dense.shape
-    normed = F.normalize(dense, dim=1)
-    logits = normed.flatten(2) / temperature
-    return logits.softmax(dim=-1).view(n, d, h, w)
+
+    def maps(x):  # fp32 under AMP: a softmax over H·W positions of cosines
+        return (F.normalize(x, dim=1).flatten(2) / temperature).softmax(dim=-1).view(n, d, h, w)
+
+    return in_fp32(maps, dense)
 
 
 def map_index(k: int, i: int, num_groups: int) -> int:
