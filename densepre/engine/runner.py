@@ -43,11 +43,11 @@ import fcntl
 import inspect
 import json
 import logging
-import socket
 import os
 import os.path as osp
 import random
 import shutil
+import socket
 from typing import Dict, Optional, Sequence
 
 import numpy as np
