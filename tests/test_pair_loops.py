@@ -250,8 +250,9 @@ def hand_lewel_terms(model, inputs, kind):
 def test_lewel_losses_match_the_hand_reference_over_training(kind):
     """Three SGD steps of the tiny shipped LEWEL_B / LEWEL_M (tests/helpers/record_lewel_losses
     .py): before every step an fp64 copy of the model computes the loss terms with the hand
-    transcription above; the model's fp32 terms must agree to 5e-5 (relative; measured: <= 2.4e-6). Replaces the
-    float literals once recorded on one CPU (issue 20), so it holds on any x86-64 CPU."""
+    transcription above; the model's fp32 terms must agree to 5e-5 (relative; measured:
+    <= 2.4e-6). Replaces the float literals once recorded on one CPU (issue 20), so it holds on
+    any x86-64 CPU."""
     refs = []
 
     def before_step(model, inputs):
