@@ -188,27 +188,78 @@ def test_byol_two_view_pairs_equal_the_default_loss():
 
 
 # --------------------------------------------------------------------------------------- LEWEL
-# LEWEL loss terms of three SGD steps on fixed weights and inputs (tests/helpers/
-# record_lewel_losses.py), recorded on this branch right before the pair-loop / FeatureQueue
-# change, i.e. on the single-EMA-teacher code merged from `fidelity` (cef6c1a). They must stay
-# bit-identical.
-LEWEL_REFERENCE = {
-    'b': [
-        {'l_aligned': '0x1.e6985c0000000p+1', 'l_global': '0x1.b8c2980000000p+1'},
-        {'l_aligned': '0x1.4d2b980000000p+1', 'l_global': '0x1.5fbc760000000p+1'},
-        {'l_aligned': '0x1.894c700000000p+0', 'l_global': '0x1.c3a9440000000p+0'},
-    ],
-    'm': [
-        {'l_aligned': '0x1.1a55020000000p+1', 'l_global': '0x1.a234900000000p+0'},
-        {'l_aligned': '0x1.07edaa0000000p+1', 'l_global': '0x1.03270c0000000p+1'},
-        {'l_aligned': '0x1.578f760000000p+0', 'l_global': '0x1.0493940000000p+1'},
-    ],
-}
+def hand_lewel_embed(backbone, neck, projector, img, temperature, num_groups):
+    """LEWEL Sec. 3.2 written out: g once on [GAP(F); every pixel] (one BN batch), maps = softmax
+    over HW of the L2-normalised dense g outputs / T, aligned embedding k pools channel group i
+    with map k·h + i, then p."""
+    feat = backbone(img)[-1]
+    n, d_in, h, w = feat.shape
+    rows = torch.cat([feat.mean(dim=(2, 3)), feat.permute(0, 2, 3, 1).reshape(-1, d_in)])
+    out = neck.mlp(rows[:, :, None, None]).flatten(1)
+    z, dense = out[:n], out[n:].view(n, h * w, -1).transpose(1, 2)  # (N, d, HW)
+    maps = torch.softmax(F.normalize(dense, dim=1) / temperature, dim=2)
+    k = maps.shape[1] // num_groups
+    grouped = feat.flatten(2).view(n, num_groups, d_in // num_groups, h * w)
+    maps = maps.view(n, k, num_groups, h * w)
+    y = torch.einsum('ngcs,nkgs->nkgc', grouped, maps).reshape(n * k, d_in)
+    return z, projector([y])[0].view(n, k, -1)
+
+
+def nmse(pred, target):
+    return (2 - 2 * F.cosine_similarity(pred, target, dim=-1)).mean()
+
+
+def hand_lewel_terms(model, inputs, kind):
+    """The LEWEL loss terms of one step of ``model`` (fp64 copy), in the model's own order: online
+    passes, then the teacher update, then the target passes (LEWEL_B); LEWEL_M updates the
+    momentum encoder first and contrasts view 1's query with view 2's key and the queue."""
+    ref = copy.deepcopy(model).double()
+    x = [v.double() for v in inputs]
+    emb = dict(temperature=ref.temperature, num_groups=ref.num_groups)
+    with torch.no_grad():
+        if kind == 'b':
+            (z1, a1), (z2, a2) = (hand_lewel_embed(ref.backbone, ref.neck,
+                                                   ref.aligned_projector, v, **emb) for v in x)
+            ref.update_teacher()
+            t = ref.teacher
+            (t1, ta1), (t2, ta2) = (hand_lewel_embed(t['backbone'], t['neck'],
+                                                     t['aligned_projector'], v, **emb) for v in x)
+            q, s = ref.head.predictor, ref.aligned_head.predictor
+            l_global = nmse(q([z1])[0], t2) + nmse(q([z2])[0], t1)
+            l_aligned = (nmse(s([a1.flatten(0, 1)])[0], ta2.flatten(0, 1))
+                         + nmse(s([a2.flatten(0, 1)])[0], ta1.flatten(0, 1)))
+        else:
+            ref.update_teacher()
+            queue = ref.queue.queue.clone()
+            z, a = hand_lewel_embed(ref.backbone, ref.neck, ref.aligned_projector, x[0], **emb)
+            t = ref.teacher
+            kz, ka = hand_lewel_embed(t['backbone'], t['neck'], t['aligned_projector'], x[1],
+                                      **emb)
+            q, k = F.normalize(z, dim=1), F.normalize(kz, dim=1)
+            tau = 0.2
+            logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue], dim=1) / tau
+            l_global = F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long))
+            qa, ka = F.normalize(a, dim=-1), F.normalize(ka, dim=-1)
+            l_aligned = torch.stack([
+                F.cross_entropy(qa[:, j] @ ka[:, j].T / tau, torch.arange(len(q)))
+                for j in range(qa.shape[1])]).mean()
+    return {'l_global': float(l_global), 'l_aligned': float(l_aligned)}
 
 
 @pytest.mark.parametrize('kind', ['b', 'm'])
-def test_lewel_losses_are_bit_identical(kind):
-    got = lewel_losses(kind)
-    for step, ref in enumerate(LEWEL_REFERENCE[kind]):
+def test_lewel_losses_match_the_hand_reference_over_training(kind):
+    """Three SGD steps of the tiny shipped LEWEL_B / LEWEL_M (tests/helpers/record_lewel_losses
+    .py): before every step an fp64 copy of the model computes the loss terms with the hand
+    transcription above; the model's fp32 terms must agree to 5e-5 (relative; measured:
+    <= 2.4e-6). Replaces the float literals once recorded on one CPU (issue 20), so it holds on
+    any x86-64 CPU."""
+    refs = []
+
+    def before_step(model, inputs):
+        refs.append(hand_lewel_terms(model, inputs, kind))
+
+    got = lewel_losses(kind, before_step=before_step)
+    assert len(refs) == len(got) == 3
+    for step, ref in enumerate(refs):
         for term, value in ref.items():
-            assert got[step][term] == float.fromhex(value), (step, term)
+            assert got[step][term] == pytest.approx(value, rel=5e-5, abs=1e-6), (step, term)

@@ -21,6 +21,7 @@ from utils import (PYTHON, REPO, TINY, data_opts, derived_config, losses_by_iter
 
 CRASH = "custom_imports = dict(imports=['crash_hooks'])\n"
 WORKERS = ['train_dataloader.num_workers=2', 'train_dataloader.persistent_workers=True']
+LAST_SOUND = 'the last checkpoint with finite weights within |w| <= 1e+06 is '
 
 
 def with_hooks(tmp_path, *hooks, algo='mocov2', name='crash.py', extra=''):
@@ -300,7 +301,7 @@ def test_non_finite_weights_are_never_saved_and_the_finite_checkpoint_is_named(d
     proc = run_train(cfg, tmp_path, *data_opts(demo_root), check=False)
     assert proc.returncode != 0 and 'FloatingPointError' in proc.stderr
     assert 'not saving epoch_2.pth' in proc.stderr
-    assert f'the last checkpoint with finite weights is {tmp_path}/epoch_1.pth' in proc.stderr
+    assert f'{LAST_SOUND}{tmp_path}/epoch_1.pth' in proc.stderr
     assert not (tmp_path / 'epoch_2.pth').exists() and pointer(tmp_path) == 'epoch_1.pth'
 
 
@@ -319,7 +320,7 @@ def test_nan_loss_names_the_last_finite_checkpoint(demo_root, tmp_path):
     cfg = with_hooks(tmp_path, "dict(type='ScaleWeightsHook', at_iter=12, factor=1e30)")
     proc = run_train(cfg, tmp_path, *data_opts(demo_root), check=False)
     assert proc.returncode != 0 and 'non-finite loss at iteration 13' in proc.stderr
-    assert f'the last checkpoint with finite weights is {tmp_path}/epoch_1.pth' in proc.stderr
+    assert f'{LAST_SOUND}{tmp_path}/epoch_1.pth' in proc.stderr
 
 
 # ------------------------------------------------------------------ 8. data errors at start
@@ -444,3 +445,290 @@ def test_finetune_with_num_workers_0_trains(demo_root, tmp_path):
                                                    'fcn_r18-d8_1xb8-300it_demo-voc-96x96.py')))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / 'seg/metrics.json').exists()
+
+
+# ================================================================== issue 20: hostile use, round 3
+# ------------------------------------------------------------------ 1. full unpickling
+TRUSTED_LOADER = 'densepre/engine/checkpoint_io.py'  # the one place allowed to unpickle fully
+UNPICKLERS = {('pickle', 'load'), ('pickle', 'loads'), ('pickle', 'Unpickler'),
+              ('cloudpickle', 'load'), ('dill', 'load'), ('joblib', 'load')}
+
+
+def _full_unpickling_sites(path):
+    import ast
+    tree = ast.parse(open(path, encoding='utf-8').read(), path)
+    sites = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and node.value == 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD':
+            sites.append((node.lineno, 'sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'))
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = (func.value.id if isinstance(func, ast.Attribute) and
+                isinstance(func.value, ast.Name) else None,
+                func.attr if isinstance(func, ast.Attribute) else getattr(func, 'id', None))
+        kw = {k.arg: k.value for k in node.keywords}
+        if name == ('torch', 'load') or name[1] == 'torch_load' and name[0] is None:
+            w = kw.get('weights_only')
+            if not (isinstance(w, ast.Constant) and w.value is True):
+                sites.append((node.lineno, 'torch.load without weights_only=True'))
+        elif name in UNPICKLERS:
+            sites.append((node.lineno, f'{name[0]}.{name[1]}'))
+        elif name[1] == 'load' and isinstance(kw.get('allow_pickle'), ast.Constant) and \
+                kw['allow_pickle'].value is True:
+            sites.append((node.lineno, 'np.load(allow_pickle=True)'))
+    return sites
+
+
+def test_no_full_unpickling_outside_the_trusted_path():
+    """Every .py under densepre/, tools/ and configs/: no torch.load without weights_only=True,
+    no pickle / dill / joblib loads, no np.load(allow_pickle=True), no
+    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD, except in densepre/engine/checkpoint_io.py (used only with
+    --trust-checkpoint / DENSEPRE_TRUST_CHECKPOINT=1). Issue 20: visualize_loca_positions.py,
+    evaluation/frozen_backbone.py and benchmarks/cam.py unpickled fully."""
+    import glob
+    files = [p for d in ('densepre', 'tools', 'configs')
+             for p in glob.glob(osp.join(REPO, d, '**', '*.py'), recursive=True)]
+    assert len(files) > 100
+    found = []
+    for path in files:
+        rel = osp.relpath(path, REPO)
+        if rel != TRUSTED_LOADER:
+            found += [f'{rel}:{line}: {what}' for line, what in _full_unpickling_sites(path)]
+    assert not found, '\n'.join(found)
+    # the scanner does see the trusted loader's full unpickling
+    assert _full_unpickling_sites(osp.join(REPO, TRUSTED_LOADER))
+
+
+def test_visualize_loca_positions_refuses_a_crafted_pickle(demo_root, tmp_path):
+    evil, marker = evil_checkpoint(tmp_path)
+    image = f'{demo_root}/imagenet/train/' + open(
+        f'{demo_root}/imagenet/meta/train.txt').readline().split()[0]
+    proc = run_tool([PYTHON, osp.join(REPO, 'tools/analysis_tools/visualize_loca_positions.py'),
+                     osp.join(REPO, 'tests/configs/loca_vit_tiny.py'), str(evil), image,
+                     '--out-dir', str(tmp_path / 'vis')])
+    assert proc.returncode != 0 and 'refusing to unpickle checkpoint' in proc.stderr
+    assert not marker.exists(), 'code in the checkpoint ran'
+
+
+# ------------------------------------------------------------------ 2. bytes in the data list
+@pytest.mark.parametrize('bad, expected', [
+    (b'bad/x\x00y.jpg', 'NUL byte at column 6'),
+    (b'bad/caf\xe9.jpg', 'byte 0xe9 at column 8 is not UTF-8'),
+])
+def test_nul_byte_or_invalid_utf8_in_the_list_is_named_at_start(bad, expected, demo_root,
+                                                                 tmp_path):
+    lines = open(f'{demo_root}/imagenet/meta/train.txt', 'rb').read().splitlines()
+    ann = tmp_path / 'train.txt'
+    ann.write_bytes(b'\n'.join(lines[:5] + [bad] + lines[5:]) + b'\n')
+    proc = run_train(TINY['mocov2'], tmp_path / 'w', *data_opts(demo_root),
+                     f'train_dataloader.dataset.ann_file={ann}', check=False)
+    assert proc.returncode != 0
+    assert f'{ann}:6: {expected}' in proc.stderr, proc.stderr[-2000:]
+    assert 'embedded null byte' not in proc.stderr and 'UnicodeDecodeError' not in proc.stderr
+    assert not losses_by_iter(tmp_path / 'w')  # refused when the dataset is built
+
+
+# ------------------------------------------------------------------ 3. resume with other settings
+def scalars_by_iter(work_dir, key):
+    return losses_by_iter(work_dir, key=key)
+
+
+def test_resume_with_changed_lr_or_batch_is_refused_unless_overridden(epoch1, demo_root,
+                                                                      tmp_path):
+    """The checkpoint was trained with lr 0.06 (the config's), batch 4. --resume with lr 0.12
+    and batch 2: refused, naming both settings old -> new. With --resume-override naming both,
+    the run trains at the new lr (logged old -> new) and batch size."""
+    work = tmp_path / 'work'
+    work.mkdir()
+    shutil.copy(epoch1, work / 'epoch_1.pth')
+    (work / 'last_checkpoint').write_text('epoch_1.pth')
+    changed = ['optim_wrapper.optimizer.lr=0.12', 'train_dataloader.batch_size=2']
+    proc = run_train(TINY['mocov2'], work, *data_opts(demo_root), *changed,
+                     extra_args=['--resume'], check=False)
+    assert proc.returncode != 0
+    assert f'cannot resume from {work}/epoch_1.pth: 2 optimisation / data setting' in proc.stderr
+    assert 'optim_wrapper.optimizer.lr: 0.06 -> 0.12' in proc.stderr
+    assert 'train_dataloader.batch_size: 4 -> 2' in proc.stderr
+    assert '--resume-override' in proc.stderr and not (work / 'epoch_2.pth').exists()
+    # a subtree the resumed run cannot apply (the schedulers' state comes from the checkpoint)
+    proc = run_train(TINY['mocov2'], work, *data_opts(demo_root),
+                     'param_scheduler.0.eta_min=0.001', extra_args=[
+                         '--resume', '--resume-override', 'param_scheduler'], check=False)
+    assert proc.returncode != 0 and 'cannot take effect in a resumed run' in proc.stderr
+    proc = run_train(TINY['mocov2'], work, *data_opts(demo_root), *changed, extra_args=[
+        '--resume', '--resume-override', 'optim_wrapper.optimizer.lr',
+        'train_dataloader.batch_size'])
+    out = proc.stdout + proc.stderr
+    assert '--resume-override: optim_wrapper.optimizer.lr: 0.06 -> 0.12' in out
+    assert '--resume-override: train_dataloader.batch_size: 4 -> 2' in out
+    lrs = scalars_by_iter(work, 'lr')
+    assert sorted(lrs) == list(range(9, 25))  # 16 iterations of batch 2 in epoch 2
+    # epoch 2 of the cosine schedule (T_max=2, by epoch) runs at half the base lr: 0.12 / 2
+    assert lrs[9] == pytest.approx(0.12 * (1 + np.cos(np.pi / 2)) / 2, rel=1e-6)
+
+
+# ------------------------------------------------------------------ 4. two runs, one work dir
+def test_second_training_in_the_same_work_dir_is_refused(demo_root, tmp_path):
+    """Run A hangs in iteration 2 holding the work dir; run B in the same work dir is refused,
+    naming A's pid. After A is killed (-9) its lock is stale: --resume in that work dir trains."""
+    work = tmp_path / 'work'
+    cfg = with_hooks(tmp_path, "dict(type='FreezeRankHook', rank=0, at_iter=2, seconds=600)")
+    cmd = [PYTHON, osp.join(REPO, 'tools/train.py'), cfg, '--work-dir', str(work),
+           '--cfg-options', *data_opts(demo_root)]
+    env = dict(os.environ, OMP_NUM_THREADS='1',
+               PYTHONPATH=os.pathsep.join([REPO, osp.join(REPO, 'tests/helpers')]))
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.time() + 240
+        while not losses_by_iter(work) and time.time() < deadline:  # iteration 1 is logged
+            assert first.poll() is None, 'run A ended early'
+            time.sleep(1)
+        assert losses_by_iter(work), 'run A did not start within 240 s'
+        proc = run_train(TINY['mocov2'], work, *data_opts(demo_root), check=False)
+        assert proc.returncode != 0
+        assert f'work dir {work} is in use by another training' in proc.stderr
+        assert f'"pid": {first.pid}' in proc.stderr
+    finally:
+        first.kill()
+        first.wait()
+    run_train(TINY['mocov2'], work, *data_opts(demo_root), 'train_cfg.max_epochs=1',
+              extra_args=['--resume'])
+    assert (work / 'epoch_1.pth').exists()
+
+
+# ------------------------------------------------------------------ 5. max_pixels, other decoders
+def hdr_bytes(h, w):
+    import cv2
+    ok, buf = cv2.imencode('.hdr', np.full((h, w, 3), 0.5, np.float32))
+    assert ok
+    return buf.tobytes()
+
+
+def test_max_pixels_guard_covers_files_pillow_cannot_read(monkeypatch, tmp_path):
+    """A Radiance HDR named .JPEG: Pillow cannot read its header, OpenCV decodes it whatever its
+    size. With max_pixels on it is refused before any decoding, naming the file."""
+    import cv2
+
+    from densepre.registry import TRANSFORMS
+    path = tmp_path / 'n01440764_1.JPEG'
+    path.write_bytes(hdr_bytes(64, 64))
+    assert cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_COLOR) is not None
+    decoded = []
+    real = cv2.imdecode
+    monkeypatch.setattr(cv2, 'imdecode', lambda *a, **k: decoded.append(1) or real(*a, **k))
+    load = TRANSFORMS.build(dict(type='LoadImageRobust', on_error='raise', max_pixels=1000))
+    with pytest.raises(OSError, match='Pillow cannot read its header'):
+        load(dict(img_path=str(path)))
+    assert not decoded, 'the file was decoded before its size was known'
+    # without the limit it is read (OpenCV), as before
+    ok = TRANSFORMS.build(dict(type='LoadImageRobust', max_pixels=None))(dict(img_path=str(path)))
+    assert ok['img'].shape == (64, 64, 3)
+
+
+def test_hdr_in_the_list_is_skipped_through_train(demo_root, tmp_path):
+    root = tmp_path / 'data'
+    shutil.copytree(f'{demo_root}/imagenet', root)
+    (root / 'train' / 'bad').mkdir()
+    (root / 'train' / 'bad' / 'big.JPEG').write_bytes(hdr_bytes(200, 100))
+    with open(root / 'meta' / 'train.txt', 'a') as f:
+        f.write('bad/big.JPEG\n')
+    proc = run_train(TINY['mocov2'], tmp_path / 'w', f'train_dataloader.dataset.data_root={root}/',
+                     'train_cfg.max_epochs=1')
+    assert 'big.JPEG: Pillow cannot read its header' in proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------------ 6. finite but poisoned weights
+BN1 = 'backbone.bn1.weight'
+
+
+def test_finite_but_poisoned_weights_are_not_saved_nor_recommended(demo_root, tmp_path):
+    """One BN weight set to 1e19 before the epoch-1 save (its square, 1e38, is still a finite
+    float32): the save is refused. A poisoned epoch_1.pth written earlier (e.g. by a version
+    without this check) is refused by --resume, saying it may be poisoned, and never
+    recommended."""
+    cfg = with_hooks(tmp_path, f"dict(type='PoisonTensorHook', at_iter=8, key='{BN1}', "
+                     "value=1e19)")
+    proc = run_train(cfg, tmp_path / 'a', *data_opts(demo_root), check=False)
+    assert proc.returncode != 0 and 'not saving epoch_1.pth' in proc.stderr
+    assert f'{BN1} (max |w| = 1e+19)' in proc.stderr
+    assert 'has finite weights within |w| <= 1e+06' in proc.stderr
+    assert not list((tmp_path / 'a').glob('*.pth'))
+    # an old poisoned checkpoint next to a sound one
+    from densepre.engine.checkpoint_io import DIGEST_KEY, content_digest
+    work = tmp_path / 'b'
+    run_train(TINY['mocov2'], work, *data_opts(demo_root))
+    ckpt = load(work / 'epoch_2.pth')
+    ckpt['state_dict'][BN1][0] = 1e19
+    ckpt[DIGEST_KEY] = content_digest(ckpt)
+    torch.save(ckpt, work / 'epoch_2.pth')
+    proc = run_train(TINY['mocov2'], work, *data_opts(demo_root), 'train_cfg.max_epochs=3',
+                     extra_args=['--resume'], check=False)
+    assert proc.returncode != 0
+    assert f'cannot resume from {work}/epoch_2.pth' in proc.stderr
+    assert 'probably poisoned' in proc.stderr and BN1 in proc.stderr
+    assert f'{LAST_SOUND}{work}/epoch_1.pth' in proc.stderr
+    assert f'--resume {work}/epoch_2.pth' not in proc.stderr
+
+
+# ------------------------------------------------------------------ 7. typos below env_cfg
+@pytest.mark.parametrize('option, expected', [
+    ('env_cfg.dist_cfg.timout=20', "env_cfg.dist_cfg: unknown key(s) 'timout' "
+                                   "(did you mean 'timeout'?)"),
+    ('env_cfg.cudnn_benchmrk=True', "env_cfg: unknown key(s) 'cudnn_benchmrk' "
+                                    "(did you mean 'cudnn_benchmark'?)"),
+    ('env_cfg.mp_cfg.mp_start_metod=fork', "env_cfg.mp_cfg: unknown key(s) 'mp_start_metod'"),
+    ('randomness.deterministc=True', "randomness: unknown key(s) 'deterministc' "
+                                     "(did you mean 'deterministic'?)"),
+])
+def test_typos_in_env_cfg_and_randomness_are_refused(option, expected, demo_root, tmp_path):
+    proc = run_train(TINY['mocov2'], tmp_path, *data_opts(demo_root), option, check=False)
+    assert proc.returncode != 0 and expected in proc.stderr, proc.stderr[-2000:]
+    assert not losses_by_iter(tmp_path)
+
+
+# ------------------------------------------------------------------ 8. unclear errors
+def test_checkpoint_resaved_without_checksum_resumes_and_extracts_with_a_warning(epoch1,
+                                                                                 demo_root,
+                                                                                 tmp_path):
+    """A densepre checkpoint re-saved without its densepre_sha256 key: `--resume` used to fail
+    with `KeyError: 0` and extract_backbone.py accepted it silently. Both now decode it and warn
+    that its content cannot be verified."""
+    from densepre.engine.checkpoint_io import DIGEST_KEY
+    ckpt = load(epoch1)
+    del ckpt[DIGEST_KEY]
+    resaved = tmp_path / 'resaved.pth'
+    torch.save(ckpt, resaved)
+    warning = f'checkpoint {resaved} is in densepre\'s weights-only format but has no'
+    proc = run_train(TINY['mocov2'], tmp_path / 'r', *data_opts(demo_root),
+                     extra_args=['--resume', str(resaved)])
+    assert warning in proc.stdout + proc.stderr and 'KeyError' not in proc.stderr
+    assert sorted(losses_by_iter(tmp_path / 'r')) == list(range(9, 17))
+    proc = run_tool([PYTHON, osp.join(REPO, 'tools/model_converters/extract_backbone.py'),
+                     str(resaved), str(tmp_path / 'out.pth')])
+    assert proc.returncode == 0 and warning in proc.stdout + proc.stderr
+
+
+def test_indices_0_is_named(demo_root, tmp_path):
+    proc = run_train(TINY['mocov2'], tmp_path, *data_opts(demo_root),
+                     'train_dataloader.dataset.indices=0', check=False)
+    assert proc.returncode != 0
+    assert 'indices=0 selects no sample' in proc.stderr
+    assert 'need at least one array' not in proc.stderr
+
+
+def test_list_without_one_readable_image_is_one_error(demo_root, tmp_path):
+    """Three listed files, all 0 bytes: one error naming the list after each has been tried,
+    not 1001 skip warnings and MMEngine's generic message."""
+    root = tmp_path / 'data'
+    (root / 'train' / 'x').mkdir(parents=True)
+    (root / 'meta').mkdir()
+    for i in range(3):
+        (root / 'train' / 'x' / f'{i}.jpg').write_bytes(b'')
+    (root / 'meta' / 'train.txt').write_text('x/0.jpg\nx/1.jpg\nx/2.jpg\n')
+    proc = run_train(TINY['mocov2'], tmp_path / 'w', f'train_dataloader.dataset.data_root={root}/',
+                     'train_dataloader.batch_size=2', check=False)
+    assert proc.returncode != 0
+    assert f'none of the 3 images listed in {root}/meta/train.txt could be read' in proc.stderr
+    assert 'Cannot find valid image' not in proc.stderr
+    assert proc.stdout.count('skipping image') + proc.stderr.count('skipping image') < 40

@@ -21,7 +21,7 @@ RUNNER_KEYS = {
     'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope',
     'randomness', 'experiment_name', 'runner_type', 'model_wrapper_cfg', 'custom_imports',
     'find_unused_parameters', 'sync_bn', 'resume_allow_world_size_change', 'trust_checkpoint',
-    'cfg', 'compile', 'strategy', 'channels_last',
+    'cfg', 'compile', 'strategy', 'channels_last', 'resume_override', 'max_abs_weight',
 }
 # mmcv-1.x / MMCV-runner settings that MMEngine silently ignores, with what replaces them.
 LEGACY_KEYS = {
@@ -63,6 +63,12 @@ def parse_args(argv=None):
         const='auto',
         help='resume from the given checkpoint, or with no value (or "auto") from the latest '
         'checkpoint in the work dir')
+    parser.add_argument(
+        '--resume-override', nargs='+', metavar='KEY', default=None,
+        help='with --resume: config keys (or subtrees, e.g. optim_wrapper.optimizer.lr '
+        'train_dataloader.batch_size) whose value may differ from the one the checkpoint was '
+        'trained with; any other changed optimisation / data setting refuses the resume. '
+        'Each change is logged old -> new')
     parser.add_argument(
         '--trust-checkpoint', action='store_true',
         help='fully unpickle the --resume / load_from checkpoint. densepre checkpoints load '
@@ -201,6 +207,11 @@ def merge_args(cfg: Config, args) -> Config:
             raise FileNotFoundError(f'--resume checkpoint not found: {args.resume}')
         cfg.resume = True
         cfg.load_from = args.resume
+
+    if args.resume_override:
+        if args.resume is None:
+            raise ValueError('--resume-override only applies with --resume')
+        cfg.resume_override = list(args.resume_override)
 
     if args.trust_checkpoint:
         cfg.trust_checkpoint = True

@@ -3,7 +3,8 @@ import json
 import os.path as osp
 from typing import List, Optional, Sequence, Union
 
-from mmengine.fileio import get_file_backend, list_from_file
+import numpy as np
+from mmengine.fileio import get, get_file_backend
 from mmpretrain.datasets import CustomDataset
 
 from densepre.registry import DATASETS
@@ -19,12 +20,35 @@ PACKAGED_SUBSETS = {
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
 
+def read_list_file(path: str, what: str = 'list file') -> List[str]:
+    """The lines of a UTF-8 text list, checked when the dataset is built: a NUL byte (which makes
+    ``open`` fail in a data-loader worker mid-epoch, "embedded null byte") or bytes that are not
+    UTF-8 are refused naming the file, the line and the column (up to 5 lines, and how many)."""
+    raw = get(path)
+    lines, bad = [], []
+    for lineno, line in enumerate(raw.splitlines(), 1):
+        nul = line.find(b'\x00')
+        if nul >= 0:
+            bad.append(f'{path}:{lineno}: NUL byte at column {nul + 1}')
+            continue
+        try:
+            lines.append(line.decode('utf-8'))
+        except UnicodeDecodeError as e:
+            bad.append(f'{path}:{lineno}: byte 0x{line[e.start]:02x} at column {e.start + 1} '
+                       'is not UTF-8')
+    if bad:
+        raise ValueError(f'{what} {path}: {len(bad)} line(s) are not valid text (an image path '
+                         'cannot contain them; the file may be corrupt or in another encoding):\n  '
+                         + '\n  '.join(bad[:5]) + ('\n  ...' if len(bad) > 5 else ''))
+    return lines
+
+
 def _read_class_subset(subset: Union[str, Sequence[str]]) -> List[str]:
     if isinstance(subset, str):
         subset = PACKAGED_SUBSETS.get(subset, subset)
         if not osp.isfile(subset):
             raise FileNotFoundError(f'class_subset file not found: {subset}')
-        names = [ln.split()[0] for ln in list_from_file(subset) if ln.strip()]
+        names = [ln.split()[0] for ln in read_list_file(subset, 'class_subset') if ln.strip()]
     else:
         names = list(subset)
     if not names:
@@ -64,7 +88,7 @@ class ImageList(CustomDataset):
                 raise FileNotFoundError(f'{type(self).__name__}: ann_file not found: '
                                         f'{self.ann_file}')
             samples = []
-            for lineno, line in enumerate(list_from_file(self.ann_file), 1):
+            for lineno, line in enumerate(read_list_file(self.ann_file, 'ann_file'), 1):
                 line = line.strip()
                 if not line or line.startswith('#'):
                     continue
@@ -103,10 +127,48 @@ class ImageList(CustomDataset):
         check_images_exist(self, data_list)
         return data_list
 
+    def full_init(self) -> None:
+        if self._fully_initialized:
+            return
+        indices = self._indices
+        if indices is not None and (indices == 0 if isinstance(indices, int) else
+                                    len(indices) == 0):
+            raise ValueError(f'{type(self).__name__} ({_source(self)}): indices={indices!r} '
+                             'selects no sample (an int keeps the first N samples, a list the '
+                             'listed ones; omit it to use all)')
+        super().full_init()
+
     def __getitem__(self, idx):
         # SeededIndexSampler tags indices with the seed of this sample's augmentations
         with seeded_rng(getattr(idx, 'seed', None)):
-            return super().__getitem__(int(idx))
+            return self._get_readable(int(idx))
+
+    def _get_readable(self, idx: int):
+        """MMEngine's refetch loop (a skipped image is replaced by a random other one), but
+        stopped with one error once every listed image has failed in this process, instead of
+        ``max_refetch`` + 1 skip warnings and a generic message."""
+        if not self._fully_initialized:
+            self.full_init()
+        if self.test_mode:
+            return super().__getitem__(idx)
+        failed = getattr(self, '_unreadable', None)
+        if failed is None:
+            failed = self._unreadable = set()
+        for _ in range(self.max_refetch + 1):
+            data = self.prepare_data(idx)
+            if data is not None:
+                return data
+            failed.add(idx)
+            if len(failed) >= len(self):
+                raise RuntimeError(
+                    f'{type(self).__name__}: none of the {len(self)} images listed in '
+                    f'{_source(self)} could be read (every one was skipped, see the warnings '
+                    'above): check the files and the loading pipeline')
+            idx = int(np.random.randint(0, len(self)))
+        raise RuntimeError(
+            f'{type(self).__name__}: {self.max_refetch + 1} images of {_source(self)} in a row '
+            f'could not be read ({len(failed)} of {len(self)} distinct images failed so far in '
+            'this process): check the files and the loading pipeline')
 
 
 def _source(dataset) -> str:
@@ -149,6 +211,12 @@ class CocoImages(ImageList):
             except (ValueError, KeyError) as e:
                 raise ValueError(f'{self.ann_file} is not a COCO json with an "images" list: '
                                  f'{e}') from e
+        bad = [im.get('file_name') for im in images
+               if not isinstance(im.get('file_name'), str) or '\x00' in im['file_name']]
+        if bad:
+            raise ValueError(f'{self.ann_file}: {len(bad)} "images" entries have no usable '
+                             f'file_name (missing, not a string, or with a NUL byte), e.g. '
+                             f'{bad[0]!r}')
         backend = get_file_backend(self.img_prefix, enable_singleton=True)
         data_list = [{'img_path': backend.join_path(self.img_prefix, im['file_name'])}
                      for im in sorted(images, key=lambda im: im['id'])]

@@ -8,6 +8,7 @@ the dataset meta, numpy scalars); densepre stores those in a tagged plain form b
 checkpoint also records a SHA-256 over its content (:func:`content_digest`), verified on load, so a
 flipped byte inside a tensor is an error naming the file instead of silently different weights.
 """
+import contextlib
 import hashlib
 import logging
 import os
@@ -142,6 +143,21 @@ def encode_checkpoint(checkpoint: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- reading
+@contextlib.contextmanager
+def trusted_torch_load():
+    """Let ``torch.load`` fully unpickle (only for files the user marked as trusted with
+    ``--trust-checkpoint``, e.g. read through MMEngine's remote-file loaders)."""
+    old = os.environ.get('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')
+    os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
+        else:
+            os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = old
+
+
 def _unsafe_globals(path: str):
     try:
         return torch.serialization.get_unsafe_globals_in_checkpoint(path)
@@ -207,4 +223,24 @@ def verify_and_decode(ckpt: Any, name: str) -> Any:
                 f'when it was written ({stored[:12]}... vs {actual[:12]}...). Use an earlier '
                 'checkpoint of the work dir (densepre keeps them intact).')
         return decode(ckpt)
+    if _has_tags(ckpt):
+        # densepre's weights-only form without its checksum: re-saved by another tool (which
+        # dropped the key). Decode it (undecoded, MMEngine fails with "KeyError: 0"), but say
+        # that its content is unverified.
+        print_log(f'checkpoint {name} is in densepre\'s weights-only format but has no '
+                  f'"{DIGEST_KEY}" checksum (re-saved by another tool?): its content cannot be '
+                  'verified against what was trained', logger='current', level=logging.WARNING)
+        return decode(ckpt)
     return ckpt
+
+
+def _has_tags(obj: Any, depth: int = 0) -> bool:
+    """Whether ``obj`` holds an :func:`encode`-tagged value (densepre's weights-only form)."""
+    if depth > 6:
+        return False
+    if isinstance(obj, dict):
+        return TAG in obj or any(_has_tags(v, depth + 1) for v in obj.values()
+                                 if isinstance(v, (dict, list, tuple)))
+    if isinstance(obj, (list, tuple)):
+        return any(_has_tags(v, depth + 1) for v in obj[:64] if isinstance(v, (dict, list)))
+    return False

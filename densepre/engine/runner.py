@@ -15,6 +15,15 @@
   batch, the LR and MoCo's queue arithmetic would silently change). Data augmentation is seeded
   per sample (:mod:`densepre.datasets.seeding`), so a resumed run reproduces the uninterrupted
   losses with any number of (persistent) workers.
+* ``--resume`` compares the optimisation and data settings (:data:`RESUME_SETTINGS`) with those
+  recorded in the checkpoint and refuses a change unless ``resume_override`` (``tools/train.py
+  --resume-override KEY ...``) names it; an overridden optimizer hyperparameter (e.g. ``lr``) is
+  applied to the restored optimizer and schedulers, and every override is logged old -> new.
+* The work dir is locked while a run writes into it (:class:`WorkDirLock`): a second training in
+  the same work dir is refused, naming the process holding it; the lock of a killed process is
+  released by the operating system.
+* ``env_cfg`` (also ``dist_cfg`` / ``mp_cfg``) and ``randomness`` keys are checked: a typo is an
+  error naming the key, not a silently applied default.
 * A data loader that would yield no batch (``batch_size`` larger than the data with
   ``drop_last=True``, or an empty dataset) is refused when it is built, before training.
 * Distributed runs on CPU (gloo): the process group is created without touching CUDA, with the
@@ -28,12 +37,18 @@
 import contextlib
 import copy
 import datetime
+import difflib
+import errno
+import fcntl
+import inspect
+import json
 import logging
 import os
 import os.path as osp
 import random
 import shutil
-from typing import Optional
+import socket
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -46,6 +61,7 @@ from mmengine.runner import Runner
 from densepre.registry import RUNNERS
 from .amp import amp_optim_wrapper_cfg  # speed (issue 15)
 from .channels_last import apply_channels_last  # speed (issue 15)
+from .checkpoint_io import trusted_torch_load  # noqa: F401 (re-exported)
 
 
 def _has_sync_bn(model: torch.nn.Module) -> bool:
@@ -56,19 +72,181 @@ def _has_sync_bn(model: torch.nn.Module) -> bool:
 DEFAULT_DIST_TIMEOUT = 600  # seconds; see docs/reliability.md
 
 
-@contextlib.contextmanager
-def trusted_torch_load():
-    """Let ``torch.load`` fully unpickle (only for files the user marked as trusted with
-    ``--trust-checkpoint``, e.g. read through MMEngine's remote-file loaders)."""
-    old = os.environ.get('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')
-    os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
+# ----------------------------------------------------------------------------- config key checks
+def _init_process_group_args() -> set:
+    return set(inspect.signature(torch_dist.init_process_group).parameters)
+
+
+#: the keys MMEngine's ``setup_env`` / ``set_randomness`` read (anything else is ignored by them)
+ENV_CFG_KEYS = {'cudnn_benchmark', 'mp_cfg', 'dist_cfg', 'resource_limit'}
+MP_CFG_KEYS = {'mp_start_method', 'opencv_num_threads'}
+RANDOMNESS_KEYS = {'seed', 'diff_rank_seed', 'deterministic'}
+
+
+def check_keys(where: str, given, known) -> None:
+    """Refuse keys of the dict ``given`` (config path ``where``) that are not in ``known``."""
+    if given is None:
+        return
+    if not isinstance(given, dict):
+        raise TypeError(f'{where} must be a dict, got {type(given).__name__}: {given!r}')
+    problems = []
+    for key in sorted(set(given) - set(known)):
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+        problems.append(f'{key!r}' + (f' (did you mean {close[0]!r}?)' if close else ''))
+    if problems:
+        raise KeyError(f'{where}: unknown key(s) {", ".join(problems)}; known keys: '
+                       f'{sorted(known)}. A misspelt key would be ignored silently and its '
+                       'default used.')
+
+
+def check_env_cfg(env_cfg) -> None:
+    """Typos in ``env_cfg`` / ``env_cfg.dist_cfg`` / ``env_cfg.mp_cfg`` are errors (issue 20:
+    ``dist_cfg.timout=20`` silently left the 600 s default in place)."""
+    check_keys('env_cfg', env_cfg, ENV_CFG_KEYS)
+    env_cfg = env_cfg or {}
+    check_keys('env_cfg.mp_cfg', env_cfg.get('mp_cfg'), MP_CFG_KEYS)
+    check_keys('env_cfg.dist_cfg', env_cfg.get('dist_cfg'), _init_process_group_args())
+
+
+# ----------------------------------------------------------------------------- work-dir lock
+LOCK_NAME = '.densepre.lock'
+_HELD_LOCKS: Dict[str, list] = {}  # path -> [fd, count]: re-entrant within one process
+
+
+def _pid_alive(pid: int) -> bool:
     try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
-        else:
-            os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = old
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class WorkDirLock:
+    """An exclusive lock on ``work_dir`` for the lifetime of a training run.
+
+    ``fcntl.flock`` on ``work_dir/.densepre.lock``: the kernel releases it when the holder exits,
+    also on ``kill -9``, so a stale lock file of a dead process never blocks. On file systems
+    without ``flock`` (some NFS mounts) the recorded pid is checked instead (same host: alive or
+    not). The file holds who holds the lock, for the error message.
+    """
+
+    def __init__(self, work_dir: str) -> None:
+        self.path = osp.join(osp.abspath(work_dir), LOCK_NAME)
+        self.fd = None
+
+    def _holder(self) -> str:
+        with contextlib.suppress(OSError):
+            with open(self.path) as f:
+                return f.read().strip()
+        return 'unknown process'
+
+    def _refuse(self, holder: str):
+        raise RuntimeError(
+            f'work dir {osp.dirname(self.path)} is in use by another training ({holder}): two '
+            "runs in one work dir overwrite each other's checkpoints and last_checkpoint. Wait "
+            'for it to end, stop it, or use another --work-dir. (Lock file '
+            f'{self.path}; released when that process exits, also when it is killed.)')
+
+    def acquire(self) -> 'WorkDirLock':
+        held = _HELD_LOCKS.get(self.path)
+        if held is not None:
+            held[1] += 1
+            self.fd = held[0]
+            return self
+        os.makedirs(osp.dirname(self.path), exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            self._refuse(self._holder())
+        except OSError as e:  # no flock on this file system: fall back to the recorded pid
+            if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                os.close(fd)
+                raise
+            info = {}
+            with contextlib.suppress(ValueError, OSError):
+                info = json.loads(self._holder())
+            if (info.get('host') == socket.gethostname() and info.get('pid') != os.getpid()
+                    and _pid_alive(int(info.get('pid', 0)))):
+                os.close(fd)
+                self._refuse(json.dumps(info))
+        me = dict(pid=os.getpid(), host=socket.gethostname(),
+                  started=datetime.datetime.now().isoformat(timespec='seconds'))
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+        self.fd = fd
+        _HELD_LOCKS[self.path] = [fd, 1]
+        return self
+
+    def release(self) -> None:
+        held = _HELD_LOCKS.get(self.path)
+        if self.fd is None or held is None:
+            return
+        held[1] -= 1
+        self.fd = None
+        if held[1] == 0:
+            del _HELD_LOCKS[self.path]
+            with contextlib.suppress(OSError):
+                os.ftruncate(held[0], 0)
+            with contextlib.suppress(OSError):
+                fcntl.flock(held[0], fcntl.LOCK_UN)
+            os.close(held[0])
+
+
+# ----------------------------------------------------------------------------- resume settings
+#: config subtrees a resumed run must not change silently (optimisation and data; the training
+#: length, ``train_cfg``, is free: extending a run is what resuming is for)
+RESUME_SETTINGS = ('optim_wrapper', 'param_scheduler', 'train_dataloader', 'auto_scale_lr')
+#: loader settings that change speed, not the data or the order (free to change on resume)
+RESUME_FREE = ('train_dataloader.num_workers', 'train_dataloader.persistent_workers',
+               'train_dataloader.pin_memory', 'train_dataloader.prefetch_factor')
+OPTIMIZER_PREFIX = 'optim_wrapper.optimizer.'
+
+
+def _override_applies(key: str) -> bool:
+    """Whether a resumed run really uses the new value of ``key``: the data loader is built from
+    the config, optimizer hyperparameters are re-applied (``DenseRunner._apply_overrides``);
+    the optimizer wrapper and the schedulers are restored from the checkpoint."""
+    if key == 'train_dataloader' or key.startswith('train_dataloader.'):
+        return True
+    rest = key[len(OPTIMIZER_PREFIX):] if key.startswith(OPTIMIZER_PREFIX) else ''
+    return bool(rest) and '.' not in rest and rest != 'type'
+
+
+def _flatten(obj, prefix: str, out: dict) -> dict:
+    if isinstance(obj, dict):
+        for k in sorted(obj, key=str):
+            _flatten(obj[k], f'{prefix}.{k}' if prefix else str(k), out)
+    elif isinstance(obj, (list, tuple)):
+        if not obj:
+            out[prefix] = '[]'
+        for i, v in enumerate(obj):
+            _flatten(v, f'{prefix}.{i}', out)
+    else:
+        out[prefix] = (f'{obj.__module__}.{obj.__qualname__}' if isinstance(obj, type)
+                       else repr(obj))
+    return out
+
+
+def resume_settings(cfg) -> Dict[str, str]:
+    """``{dotted key: repr(value)}`` of the :data:`RESUME_SETTINGS` of a config."""
+    out = {}
+    for key in RESUME_SETTINGS:
+        value = cfg.get(key) if cfg is not None else None
+        if value is not None:
+            value = value.to_dict() if hasattr(value, 'to_dict') else value
+            _flatten(copy.deepcopy(value), key, out)
+    return {k: v for k, v in out.items() if not k.startswith(RESUME_FREE)}
+
+
+def _covered(key: str, names: Sequence[str]) -> Optional[str]:
+    for name in names:
+        if key == name or key.startswith(name + '.'):
+            return name
+    return None
 
 
 def get_rng_state() -> dict:
@@ -121,11 +299,18 @@ class DenseRunner(Runner):
     CPU-distributed support.
 
     Config keys it reads besides MMEngine's: ``resume_allow_world_size_change`` (bool),
-    ``trust_checkpoint`` (bool; set by ``tools/train.py --trust-checkpoint``) and
-    ``env_cfg.dist_cfg.timeout`` (seconds, default :data:`DEFAULT_DIST_TIMEOUT`).
+    ``trust_checkpoint`` (bool; set by ``tools/train.py --trust-checkpoint``),
+    ``resume_override`` (list of config keys; ``tools/train.py --resume-override``),
+    ``max_abs_weight`` (float, default :data:`~densepre.engine.hooks.checkpoint.MAX_ABS_WEIGHT`)
+    and ``env_cfg.dist_cfg.timeout`` (seconds, default :data:`DEFAULT_DIST_TIMEOUT`).
     """
 
+    def set_randomness(self, *args, **kwargs) -> None:
+        check_keys('randomness', kwargs, RANDOMNESS_KEYS)
+        super().set_randomness(*args, **kwargs)
+
     def setup_env(self, env_cfg: dict) -> None:
+        check_env_cfg(env_cfg)
         env_cfg = copy.deepcopy(dict(env_cfg))
         dist_cfg = dict(env_cfg.get('dist_cfg') or {})
         timeout = dist_cfg.setdefault('timeout', DEFAULT_DIST_TIMEOUT)
@@ -212,7 +397,8 @@ class DenseRunner(Runner):
     def save_checkpoint(self, out_dir: str, filename: str, *args, meta: Optional[dict] = None,
                         **kwargs) -> None:
         meta = dict(meta or {})
-        meta.update(rng_state=get_rng_state(), world_size=get_world_size())
+        meta.update(rng_state=get_rng_state(), world_size=get_world_size(),
+                    resume_settings=resume_settings(self.cfg))
         from densepre.transfer.checkpoint import REPORTED_KEY, reported_weights_of_model
         meta.setdefault(REPORTED_KEY, reported_weights_of_model(  # which backbone transfers
             self.model.module if is_model_wrapper(self.model) else self.model))
@@ -285,6 +471,7 @@ class DenseRunner(Runner):
         model = self.model.module if is_model_wrapper(self.model) else self.model
         if resuming:
             state = checkpoint.get('state_dict', checkpoint)
+            self._check_sound(state, filename)
             problems = model_mismatch(model, state)
             if problems:
                 raise RuntimeError(
@@ -297,8 +484,106 @@ class DenseRunner(Runner):
         self.logger.info(f'Load checkpoint from {filename}')
         if resuming:
             self._check_world_size(checkpoint.get('meta', {}), filename)
+            self._check_resume_settings(checkpoint.get('meta', {}), filename)
             self._resumed_rng_state = checkpoint.get('meta', {}).get('rng_state')
         return checkpoint
+
+    def _check_sound(self, state: dict, filename: str) -> None:
+        """Refuse to resume from weights that are not finite or implausibly large."""
+        from .hooks.checkpoint import MAX_ABS_WEIGHT, describe_last_finite, unsound_tensors
+        bound = float(self.cfg.get('max_abs_weight', MAX_ABS_WEIGHT))
+        bad = unsound_tensors(state, bound)
+        if bad:
+            work_dir = osp.dirname(osp.abspath(filename))
+            raise RuntimeError(
+                f'cannot resume from {filename}: {len(bad)} tensors are not finite or implausibly '
+                f'large (|w| > {bound:g}, BN running_var > {bound**2:g}): '
+                + ', '.join(bad[:5]) + (' ...' if len(bad) > 5 else '') + '. The checkpoint '
+                'is probably poisoned (a diverging run, or a version without this check '
+                'saved it). ' + describe_last_finite(work_dir, bound=bound, skip=(filename, ))
+                + ' (If such weights are expected, raise max_abs_weight.)')
+
+    def _check_resume_settings(self, meta: dict, filename: str) -> None:
+        """Refuse optimisation / data settings that differ from the checkpoint's, unless
+        ``resume_override`` names them; remember the optimizer ones to re-apply after the
+        optimizer state is restored."""
+        self._pending_overrides = []
+        saved = meta.get('resume_settings')
+        if saved is None:
+            self.logger.warning(f'{filename} records no optimisation / data settings (written '
+                                'by another toolbox or an older densepre): changes of lr, '
+                                'batch size, schedule ... since then cannot be detected.')
+            return
+        now = resume_settings(self.cfg)
+        overrides = list(self.cfg.get('resume_override') or [])
+        changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+        refused, used = [], set()
+        for key in changed:
+            old, new = saved.get(key, '<unset>'), now.get(key, '<unset>')
+            name = _covered(key, overrides)
+            if name is None:
+                refused.append(f'{key}: {old} -> {new}')
+                continue
+            used.add(name)
+            if not _override_applies(key):
+                raise RuntimeError(
+                    f'--resume-override {name}: {key} ({old} -> {new}) cannot take effect in a '
+                    'resumed run: the optimizer wrapper and the parameter schedulers are '
+                    'restored from the checkpoint. Start a new run with load_from= instead.')
+            self.logger.warning(f'--resume-override: {key}: {old} -> {new}')
+            self._pending_overrides.append((key, old, new))
+        for name in overrides:
+            if name not in used:
+                self.logger.warning(f'--resume-override {name}: no such setting differs from '
+                                    f'the one recorded in {filename}')
+        if refused:
+            raise RuntimeError(
+                f'cannot resume from {filename}: {len(refused)} optimisation / data setting(s) '
+                'differ from those the checkpoint was trained with:\n  ' + '\n  '.join(
+                    refused[:12]) + ('\n  ...' if len(refused) > 12 else '') + '\nResume with '
+                'the same settings, or name the ones you mean to change with --resume-override '
+                'KEY ... (config key resume_override=[...]), e.g. --resume-override '
+                + ' '.join(r.split(':')[0] for r in refused[:3]))
+
+    def _apply_overrides(self) -> None:
+        """Re-apply overridden optimizer hyperparameters to the restored optimizer: the current
+        value of every parameter group (and the schedulers' base values) is scaled by new/old,
+        so per-group multipliers and the schedule position are kept."""
+        import ast
+        prefix = OPTIMIZER_PREFIX
+        for key, old, new in getattr(self, '_pending_overrides', []):
+            if not key.startswith(prefix):
+                continue
+            name = key[len(prefix):]
+            try:
+                old_v, new_v = ast.literal_eval(old), ast.literal_eval(new)
+            except (ValueError, SyntaxError):
+                raise RuntimeError(f'--resume-override {key}: cannot apply {old} -> {new} to '
+                                   'the restored optimizer') from None
+            numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                          for v in (old_v, new_v))
+            wrappers = (self.optim_wrapper.values() if hasattr(self.optim_wrapper, 'values')
+                        and not hasattr(self.optim_wrapper, 'optimizer')
+                        else [self.optim_wrapper])
+            for wrapper in wrappers:
+                for group in wrapper.optimizer.param_groups:
+                    if name not in group:
+                        continue
+                    if not numeric or old_v == 0:
+                        group[name] = new_v
+                    else:
+                        group[name] *= new_v / old_v
+                    if name == 'lr' and 'initial_lr' in group:
+                        group['initial_lr'] = group['lr'] if not numeric or old_v == 0 else \
+                            group['initial_lr'] * new_v / old_v
+            schedulers = self.param_schedulers or []
+            if isinstance(schedulers, dict):
+                schedulers = [s for v in schedulers.values() for s in v]
+            for sched in schedulers:
+                if getattr(sched, 'param_name', None) == name and numeric and old_v != 0:
+                    sched.base_values = [v * new_v / old_v for v in sched.base_values]
+            self.logger.warning(f'--resume-override: optimizer {name} {old_v} -> {new_v} '
+                                'applied to the restored optimizer and schedulers')
     def _check_world_size(self, meta: dict, filename: str) -> None:
         saved, now = meta.get('world_size'), get_world_size()
         if saved is None or saved == now:
@@ -319,6 +604,7 @@ class DenseRunner(Runner):
             super().resume(filename, *args, **kwargs)
         finally:
             self._resuming = False
+        self._apply_overrides()
         if self._resumed_rng_state is not None:
             set_rng_state(self._resumed_rng_state)
 
@@ -332,6 +618,7 @@ class DenseRunner(Runner):
             self.logger.info(f'torch.compile: {", ".join(names)} (first iterations are slow)')
 
     def train(self):
+        lock = WorkDirLock(self.work_dir).acquire() if self.rank == 0 else None
         try:
             return super().train()
         except RuntimeError as e:
@@ -342,6 +629,9 @@ class DenseRunner(Runner):
                     '(env_cfg.dist_cfg.timeout): another process is frozen, or busy alone for '
                     f'longer than that. Original error: {str(e).splitlines()[0]}') from e
             raise
+        finally:
+            if lock is not None:
+                lock.release()
 
 
 def check_yields_batches(loader) -> None:

@@ -43,7 +43,8 @@ def resnet_depth(state: Dict[str, torch.Tensor], prefix: str = PREFIX) -> int:
 
 def _heads_from_meta(checkpoint: str) -> Optional[int]:
     try:
-        meta = torch.load(checkpoint, map_location='cpu', weights_only=False).get('meta', {})
+        from densepre.engine.checkpoint_io import read_checkpoint  # weights-only (issue 20)
+        meta = read_checkpoint(checkpoint).get('meta', {})
         cfg = meta.get('cfg') if isinstance(meta, dict) else None
         if isinstance(cfg, str):
             m = re.search(r'num_heads\s*=\s*(\d+)', cfg)

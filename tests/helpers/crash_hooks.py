@@ -99,3 +99,23 @@ class FreezeRankHook(Hook):
         if runner.rank == self.rank and runner.iter + 1 == self.at_iter:
             import time
             time.sleep(self.seconds)
+
+
+@HOOKS.register_module()
+class PoisonTensorHook(Hook):
+    """Set element 0 of the model tensor ``key`` to ``value`` after global iteration ``at_iter``
+    (1-based): a finite but absurd weight (e.g. one BN weight of 1e19), whose square still fits
+    float32."""
+
+    priority = 'NORMAL'  # before the checkpoint hook (VERY_LOW) of the same iteration / epoch
+
+    def __init__(self, at_iter: int, key: str, value: float):
+        self.at_iter, self.key, self.value = at_iter, key, value
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 != self.at_iter:
+            return
+        import torch
+        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        with torch.no_grad():
+            model.state_dict()[self.key].view(-1)[0] = self.value

@@ -1,7 +1,8 @@
-"""Print the LEWEL_B / LEWEL_M loss terms of three training steps on fixed weights and inputs.
+"""The LEWEL_B / LEWEL_M loss terms of three training steps on fixed weights and inputs.
 
-Used to pin the LEWEL losses across refactors of the shared algorithm code (tests/test_pair_loops
-.py holds the values this printed before the pair-loop / FeatureQueue change):
+tests/test_pair_loops.py compares them, step by step, with a hand transcription of the loss
+computed in the same process (never with values recorded on one CPU: other CPUs pick other
+kernels and differ in the 7th digit). Print them with
 
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 python tests/helpers/record_lewel_losses.py
 """
@@ -31,8 +32,9 @@ TINY = {
 }
 
 
-def lewel_losses(kind, steps=3):
-    """{step: {term: float}} of ``steps`` loss + SGD steps of a tiny LEWEL model (fp32, CPU)."""
+def lewel_losses(kind, steps=3, before_step=None):
+    """{step: {term: float}} of ``steps`` loss + SGD steps of a tiny LEWEL model (fp32, CPU).
+    ``before_step(model, inputs)`` is called before every step's loss."""
     from densepre.registry import MODELS
     from densepre.utils import register_all_modules
     register_all_modules()
@@ -48,6 +50,8 @@ def lewel_losses(kind, steps=3):
     out = {}
     for step in range(steps):
         inputs = [torch.randn(4, 3, 64, 64, generator=gen) for _ in range(2)]
+        if before_step is not None:
+            before_step(model, inputs)
         losses = model.loss(inputs, [None] * 4)
         total = sum(v for k, v in losses.items() if 'loss' in k)
         opt.zero_grad()

@@ -102,8 +102,9 @@ def main(argv=None):
         raise ValueError(f'{args.config}: the model has no position head to visualise')
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
-    # densepre's own training checkpoints (they hold numpy RNG state: weights_only=False)
-    ckpt = torch.load(args.checkpoint, map_location='cpu', weights_only=False)
+    # weights-only, checksum-verified; DENSEPRE_TRUST_CHECKPOINT=1 for a trusted legacy file
+    from densepre.engine.checkpoint_io import read_checkpoint
+    ckpt = read_checkpoint(args.checkpoint)
     model.load_state_dict(ckpt.get('state_dict', ckpt), strict=True)
     model.eval()
     pipeline = Compose(cfg.train_dataloader.dataset.pipeline)

@@ -58,7 +58,8 @@ def classifier_from_checkpoint(path: str, backbone_state: dict):
                          'this frozen backbone')
     names = None
     try:
-        meta = torch.load(path, map_location='cpu', weights_only=False).get('meta', {})
+        from densepre.engine.checkpoint_io import read_checkpoint  # weights-only (issue 20)
+        meta = read_checkpoint(path).get('meta', {})
         names = list(meta.get('dataset_meta', {}).get('classes') or []) or None
     except Exception:  # noqa: BLE001 (no class names is fine)
         pass

@@ -8,9 +8,11 @@ unreadable or missing file, either raises an error naming the file or returns ``
 logged with the file name and a running total over all data-loader workers.
 
 Two more kinds of file are skipped by default: images whose header declares more than
-``max_pixels`` pixels (a 16000x16000 PNG decodes to 768 MB per copy, in every worker) and images
-with a side shorter than ``min_size`` (a 1x1 image stretched to a 224 crop is one flat colour,
-a pair of views the network can match trivially).
+``max_pixels`` pixels (a 16000x16000 PNG decodes to 768 MB per copy, in every worker) — and,
+while that limit is on, files whose size Pillow cannot read from the header (OpenCV would decode
+e.g. a Radiance HDR named ``.JPEG`` whatever its size: 2.9 GB at 12000², ~13 GB at 30000²) —
+and images with a side shorter than ``min_size`` (a 1x1 image stretched to a 224 crop is one
+flat colour, a pair of views the network can match trivially).
 """
 import io
 import logging
@@ -153,9 +155,17 @@ class LoadImageRobust(LoadImageFromFile):
                 data = fileio.get(filename, backend_args=self.backend_args)
             except FileNotFoundError as e:
                 raise FileNotFoundError(f'image listed in the dataset is missing: {filename}') from e
-            size = header_size(data) if self.max_pixels is not None else None
-            if size:
-                self._check_pixels(filename, *size)
+            if self.max_pixels is not None:
+                size = header_size(data)
+                if size is None and data:
+                    raise UnreadableImageError(
+                        f'image {filename}: Pillow cannot read its header, so its size cannot '
+                        f'be checked against max_pixels={self.max_pixels / 1e6:.0f} Mpx before '
+                        'decoding (OpenCV would decode it whatever its size); convert it to '
+                        'JPEG / PNG, or set LoadImageRobust(max_pixels=None) to accept such '
+                        'files unchecked')
+                if size:
+                    self._check_pixels(filename, *size)
             img = decode_image(data, filename)
             self._check_pixels(filename, img.shape[1], img.shape[0])
             if min(img.shape[:2]) < self.min_size:

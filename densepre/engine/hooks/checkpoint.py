@@ -7,8 +7,11 @@ MMEngine's hook deletes the oldest checkpoint *before* writing the new one, so w
 * writes the new checkpoint (atomically, see :class:`DenseRunner`), then points
   ``last_checkpoint`` at it (written to a temporary file and renamed; relative to the work dir, so
   a copied work dir resumes from its own files), and only then deletes the oldest checkpoint;
-* refuses to save parameters that are not finite (NaN/Inf, or so large that their square
-  overflows float32, which turns into NaN at the next step) and names the last finite checkpoint;
+* refuses to save weights that are not sound: NaN/Inf, so large that their square overflows
+  float32 (NaN at the next step), or above a sanity bound (``max_abs_weight``, default 1e6;
+  BN running variances: its square) — a finite but poisoned checkpoint (one BN weight of 1e19)
+  would otherwise be saved and later recommended. The error names the last checkpoint whose
+  weights pass the same check (older poisoned files are skipped and said so);
 * rejects unknown arguments at start (MMEngine forwards them to ``save_checkpoint`` and fails
   only at the first save, one interval later).
 """
@@ -18,7 +21,7 @@ import inspect
 import logging
 import os
 import os.path as osp
-from typing import Iterable, List, Optional, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.dist import is_main_process
@@ -67,8 +70,14 @@ def read_last_checkpoint(work_dir: str) -> Optional[str]:
     return path
 
 
-def non_finite_tensors(state: dict) -> List[str]:
-    """Names of floating tensors holding NaN/Inf or whose squared sum overflows float32."""
+#: weights / buffers above this magnitude (BN running variances: above its square) are taken for
+#: a diverged or poisoned model; trained ResNet / ViT weights are O(1), BN variances rarely 1e4
+MAX_ABS_WEIGHT = 1e6
+
+
+def unsound_tensors(state: dict, bound: Optional[float] = MAX_ABS_WEIGHT) -> List[str]:
+    """Names (with the reason) of floating tensors holding NaN/Inf, whose squared sum overflows
+    float32, or whose largest magnitude exceeds ``bound`` (``running_var``: ``bound**2``)."""
     bad = []
     for name, t in state.items():
         if not isinstance(t, torch.Tensor) or not t.is_floating_point() or not t.numel():
@@ -76,9 +85,18 @@ def non_finite_tensors(state: dict) -> List[str]:
         t = t.detach()
         if not bool(torch.isfinite(t).all()):
             bad.append(f'{name} (NaN/Inf)')
-        elif not bool(torch.isfinite(t.float().pow(2).sum())):
-            bad.append(f'{name} (max |w| = {float(t.abs().max()):.3g})')
+            continue
+        peak = float(t.abs().max())
+        limit = None if bound is None else (bound**2 if name.endswith('running_var') else bound)
+        if not bool(torch.isfinite(t.float().pow(2).sum())) or (limit is not None
+                                                                 and peak > limit):
+            bad.append(f'{name} (max |w| = {peak:.3g})')
     return bad
+
+
+def non_finite_tensors(state: dict) -> List[str]:
+    """Names of floating tensors holding NaN/Inf or whose squared sum overflows float32."""
+    return unsound_tensors(state, bound=None)
 
 
 def _candidates(work_dir: str) -> Iterable[str]:
@@ -94,33 +112,42 @@ def _candidates(work_dir: str) -> Iterable[str]:
             yield path
 
 
-def last_finite_checkpoint(work_dir: str, limit: int = 8) -> Tuple[Optional[str], List[str]]:
-    """(the newest checkpoint of ``work_dir`` whose weights are all finite, notes on the newer
-    ones that are not). Loads at most ``limit`` files, weights-only."""
+def last_finite_checkpoint(work_dir: str, limit: int = 8, bound: Optional[float] = MAX_ABS_WEIGHT,
+                           skip: Sequence[str] = ()) -> Tuple[Optional[str], List[str]]:
+    """(the newest checkpoint of ``work_dir`` whose weights are all sound (:func:`unsound_tensors`),
+    notes on the newer ones that are not). Loads at most ``limit`` files, weights-only; the files
+    in ``skip`` are known to be unsound."""
     from densepre.engine.checkpoint_io import read_checkpoint
     notes = []
+    skip = {osp.abspath(p) for p in skip}
     for i, path in enumerate(_candidates(work_dir)):
         if i >= limit:
             break
+        if osp.abspath(path) in skip:
+            notes.append(f'{osp.basename(path)}: implausible weights (above)')
+            continue
         try:
             state = read_checkpoint(path).get('state_dict', {})
         except Exception as e:  # noqa: BLE001 - an unreadable file is not the answer
             notes.append(f'{osp.basename(path)}: unreadable ({type(e).__name__})')
             continue
-        bad = non_finite_tensors(state)
+        bad = unsound_tensors(state, bound)
         if not bad:
             return path, notes
-        notes.append(f'{osp.basename(path)}: non-finite weights ({", ".join(bad[:3])})')
+        notes.append(f'{osp.basename(path)}: non-finite or implausibly large weights, may be '
+                     f'poisoned too ({", ".join(bad[:3])})')
     return None, notes
 
 
-def describe_last_finite(work_dir: str) -> str:
-    path, notes = last_finite_checkpoint(work_dir)
+def describe_last_finite(work_dir: str, bound: Optional[float] = MAX_ABS_WEIGHT,
+                         skip: Sequence[str] = ()) -> str:
+    path, notes = last_finite_checkpoint(work_dir, bound=bound, skip=skip)
     skipped = f' (newer but unusable: {"; ".join(notes)})' if notes else ''
+    what = 'finite weights' + (f' within |w| <= {bound:g}' if bound is not None else '')
     if path is None:
-        return (f'no checkpoint in {work_dir} has finite weights{skipped}: restart from scratch '
+        return (f'no checkpoint in {work_dir} has {what}{skipped}: restart from scratch '
                 '(with a lower lr / warm-up)')
-    return (f'the last checkpoint with finite weights is {path}{skipped}; resume from it with '
+    return (f'the last checkpoint with {what} is {path}{skipped}; resume from it with '
             f'--resume {path} (consider a lower lr: its optimizer state is restored too)')
 
 
@@ -151,13 +178,15 @@ class SafeCheckpointHook(CheckpointHook):
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        bad = non_finite_tensors(model.state_dict())
+        bound = runner.cfg.get('max_abs_weight', MAX_ABS_WEIGHT)
+        bad = unsound_tensors(model.state_dict(), bound)
         ckpt_filename = self.filename_tmpl.format(step)
         if bad:
             raise FloatingPointError(
-                f'not saving {ckpt_filename}: {len(bad)} model tensors are not finite at '
-                f'iteration {runner.iter} (epoch {runner.epoch + 1}): {", ".join(bad[:5])}'
-                f'{" ..." if len(bad) > 5 else ""}. ' + describe_last_finite(self.out_dir))
+                f'not saving {ckpt_filename}: {len(bad)} model tensors are not finite or '
+                f'implausibly large (|w| > {bound:g}) at iteration {runner.iter} (epoch '
+                f'{runner.epoch + 1}): {", ".join(bad[:5])}{" ..." if len(bad) > 5 else ""}. '
+                + describe_last_finite(self.out_dir, bound=bound))
 
         drop = None
         if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
