@@ -10,10 +10,10 @@ demo: install
 	$(PY) tools/demo.py
 
 test: install
-	$(PYTEST) -m "not slow" -q
+	$(PYTEST) -m "not slow" -q --durations=20
 
 test-slow: install
-	$(PYTEST) -m slow -q
+	$(PYTEST) -m slow -q --durations=20
 
 test-all: install
 	$(PYTEST) -q
