@@ -429,3 +429,31 @@ def test_davis_tool_names_a_missing_annotation_before_any_work(davis_root, tmp_p
     os.remove(root / 'Annotations' / '480p' / seq / '00003.png')
     with pytest.raises(FileNotFoundError, match=f'{seq}: 1 of 6 annotations missing.*00003.png'):
         davis_propagation.main(['no-such-checkpoint.pth', '--data-root', str(root)])
+
+
+def test_frozen_tools_read_each_checkpoint_once(ckpts, tmp_path, monkeypatch):
+    """Issue 20: the frozen evaluations read a checkpoint once, weights-only (the ViT's heads
+    come from the meta of that one read; the CAM classifier's class names likewise)."""
+    import cam
+    from densepre.engine import checkpoint_io
+    from densepre.evaluation.frozen_backbone import load_frozen_backbone
+    calls = []
+    real = checkpoint_io.read_checkpoint
+
+    def counting(path, *args, **kwargs):
+        calls.append((str(path), kwargs.get('trust', False)))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint_io, 'read_checkpoint', counting)
+    backbone = load_frozen_backbone(ckpts['vit'], log=lambda msg: None)
+    assert calls == [(ckpts['vit'], False)]
+    assert 'heads 2' in backbone.description or '2 heads' in backbone.description
+    calls.clear()
+    state = real(ckpts['resnet'])['state_dict']
+    probe = {k: v for k, v in state.items() if k.startswith('backbone.')}
+    probe['head.fc.weight'], probe['head.fc.bias'] = torch.randn(3, 512), torch.zeros(3)
+    torch.save({'state_dict': probe, 'meta': {'dataset_meta': {'classes': list('abc')}}},
+               tmp_path / 'probe.pth')
+    backbone_state = {k: v for k, v in probe.items() if k.startswith('backbone.')}
+    _, _, names = cam.classifier_from_checkpoint(str(tmp_path / 'probe.pth'), backbone_state)
+    assert names == list('abc') and calls == [(str(tmp_path / 'probe.pth'), False)]

@@ -41,16 +41,12 @@ def resnet_depth(state: Dict[str, torch.Tensor], prefix: str = PREFIX) -> int:
     return _DEPTHS[(counts, bottleneck)]
 
 
-def _heads_from_meta(checkpoint: str) -> Optional[int]:
-    try:
-        from densepre.engine.checkpoint_io import read_checkpoint  # weights-only (issue 20)
-        meta = read_checkpoint(checkpoint).get('meta', {})
-        cfg = meta.get('cfg') if isinstance(meta, dict) else None
-        if isinstance(cfg, str):
-            m = re.search(r'num_heads\s*=\s*(\d+)', cfg)
-            return int(m[1]) if m else None
-    except Exception:  # noqa: BLE001 (a checkpoint without a readable config)
-        return None
+def _heads_from_meta(meta: dict) -> Optional[int]:
+    """ViT heads from the training config a densepre checkpoint's meta carries (as text)."""
+    cfg = meta.get('cfg') if isinstance(meta, dict) else None
+    if isinstance(cfg, str):
+        m = re.search(r'num_heads\s*=\s*(\d+)', cfg)
+        return int(m[1]) if m else None
     return None
 
 
@@ -122,14 +118,15 @@ def load_frozen_backbone(checkpoint: str, strides: Sequence[int] = (1, 2, 1, 1),
             other backbone tensor of the checkpoint must be used.
     """
     from densepre.registry import MODELS
-    from densepre.transfer.checkpoint import (extract_backbone, matches_ignore,
+    from densepre.transfer.checkpoint import (extract_backbone, load_checkpoint, matches_ignore,
                                               verify_complete_loading)
     from densepre.utils import register_all_modules
     register_all_modules(init_default_scope=False)
-    pretrained = extract_backbone(checkpoint, teacher=teacher, log=log)
+    loaded = load_checkpoint(checkpoint)  # read once, weights-only
+    pretrained = extract_backbone(checkpoint, teacher=teacher, log=log, loaded=loaded)
     ignore_keys = list(ignore_keys)
     if f'{PREFIX}patch_embed.projection.weight' in pretrained:
-        heads = num_heads or _heads_from_meta(checkpoint)
+        heads = num_heads or _heads_from_meta(loaded[1])
         cfg = vit_config(pretrained, heads)
         if heads is None:
             log(f'ViT heads not in the checkpoint config: assuming embed_dims // 64 = '

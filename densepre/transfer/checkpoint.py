@@ -127,7 +127,8 @@ def reported_weights(meta: dict) -> Tuple[Optional[str], str]:
 def extract_backbone(src: str, dst: Optional[str] = None, prefix: str = PREFIX,
                      extra_prefixes: Sequence[str] = (),
                      trust: bool = False, teacher: Optional[bool] = None,
-                     log: Optional[Callable[[str], None]] = None) -> Dict[str, torch.Tensor]:
+                     log: Optional[Callable[[str], None]] = None,
+                     loaded: Optional[tuple] = None) -> Dict[str, torch.Tensor]:
     """Keep the backbone (keys under ``prefix``) of a pretraining checkpoint.
 
     Which backbone: ``teacher=None`` (default) takes the one the checkpoint's method reports
@@ -139,9 +140,11 @@ def extract_backbone(src: str, dst: Optional[str] = None, prefix: str = PREFIX,
 
     The other copies and the heads are dropped. The result keeps the ``backbone.`` prefix so the
     same ``init_cfg`` works for raw and extracted files. Written atomically to ``dst`` if given, as
-    ``{'state_dict': ..., 'meta': ...}``. ``trust``: see :func:`load_state_dict`.
+    ``{'state_dict': ..., 'meta': ...}``. ``trust``: see :func:`load_state_dict`. ``loaded``: the
+    ``(state, meta)`` of ``src`` already read by :func:`load_checkpoint` (the file is then not read
+    again).
     """
-    state, meta = load_checkpoint(src, trust=trust)
+    state, meta = loaded if loaded is not None else load_checkpoint(src, trust=trust)
     reported, why = reported_weights(meta)
     if teacher is None:
         use_teacher = reported == 'teacher'

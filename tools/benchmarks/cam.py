@@ -44,8 +44,8 @@ def log(msg: str) -> None:
 def classifier_from_checkpoint(path: str, backbone_state: dict):
     """``(weight (K, C), bias (K,), class names)`` of an mmpretrain LinearClsHead checkpoint whose
     backbone equals ``backbone_state``."""
-    from densepre.transfer.checkpoint import load_state_dict
-    state = load_state_dict(path)
+    from densepre.transfer.checkpoint import load_checkpoint
+    state, meta = load_checkpoint(path)  # read once, weights-only
     if 'head.fc.weight' not in state:
         raise KeyError(f'{path} has no "head.fc.weight": expected an mmpretrain ImageClassifier '
                        'with a LinearClsHead (tools/benchmarks/linear_cls.sh output)')
@@ -56,13 +56,7 @@ def classifier_from_checkpoint(path: str, backbone_state: dict):
         raise ValueError(f'{path}: {len(differ)} backbone tensors differ from the pretraining '
                          f'checkpoint (e.g. {differ[:3]}): the classifier was not trained on '
                          'this frozen backbone')
-    names = None
-    try:
-        from densepre.engine.checkpoint_io import read_checkpoint  # weights-only (issue 20)
-        meta = read_checkpoint(path).get('meta', {})
-        names = list(meta.get('dataset_meta', {}).get('classes') or []) or None
-    except Exception:  # noqa: BLE001 (no class names is fine)
-        pass
+    names = list((meta.get('dataset_meta') or {}).get('classes') or []) or None
     return state['head.fc.weight'].float(), state['head.fc.bias'].float(), names
 
 
