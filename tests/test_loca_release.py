@@ -150,7 +150,9 @@ def test_release_inits_have_the_flax_distributions():
     def lecun(w, fan_in):
         std = fan_in**-0.5
         assert float(w.var()) == pytest.approx(std**2, rel=0.06)
-        assert float(w.abs().max()) <= 2 * std / 0.87962566103423978 + 1e-7  # truncated
+        # truncated at +-2 before flax rescales by the std of N(0, 1) truncated to [-2, 2]
+        trunc_std = math.sqrt(1 - 4 * math.exp(-2) / math.sqrt(2 * math.pi) / math.erf(2 ** .5))
+        assert float(w.abs().max()) <= 2 * std / trunc_std + 1e-7
         assert frac_beyond(w, 2.35) < 1e-3  # truncated at 2.27 of its std (a normal: 1.9 %)
 
     def xavier(w, fan_in, fan_out):
