@@ -28,6 +28,13 @@ Usage::
 
     python tools/analysis_tools/step_overhead.py configs/demo/clove_r18_1xb32-64px-40e_demo.py \\
         --batch 8 --steps 2 [--json out.json] [--cfg-options ...]
+
+densepre's step beside the authors' released step (LEWEL_B, CLoVE, kNN-MoCo) on the same views,
+both built by the method's release speed tool (``make_steps``), the release imported from a
+checkout given at run time; prints both counts and the op-histogram differences::
+
+    python tools/analysis_tools/step_overhead.py --release lewel_b --release-dir /tmp/LEWEL \\
+        --batch 2 --size 64 --warmup 2 --steps 2
 """
 import argparse
 import collections
