@@ -77,3 +77,78 @@ def test_tool_entry_point_writes_json(tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data['host_syncs_per_step'] == sum(data['sync_sites'].values())
     assert data['optimizer'] == 'SGD'
+
+
+# ---- densepre's step beside a release's step (step_overhead.py --release NAME --release-dir DIR)
+def test_count_step_counts_syncs_and_ops_of_a_stand_in_step():
+    """Exact counts of a step whose ops are known: 4 aten ops (add, mul, sum and the read of
+    the sum) and 2 host syncs (``.item()`` and ``bool()``), the syncs at this file's lines."""
+    import torch
+    a, b = torch.ones(3), torch.full((3, ), 2.)
+
+    def step():
+        total = (a + b).mul(2).sum()
+        total.item()
+        return bool(a[0] > 0)
+
+    counts = step_overhead.count_step(step)
+    assert counts['op_histogram'] == {'add': 1, 'mul': 1, 'sum': 1, 'gt': 1, 'select': 1,
+                                      '_local_scalar_dense': 2}
+    assert counts['aten_ops'] == 7 and counts['scalar_reads'] == 2
+    assert counts['host_syncs'] == 2 and counts['by_method'] == {'item': 1, '__bool__': 1}
+    assert all('test_step_overhead.py' in site for site in counts['sync_sites'])
+
+
+def test_compare_steps_counts_only_counted_steps_and_lists_excess_ops():
+    """A fused stand-in 'densepre' update (one foreach call) against a per-tensor 'release'
+    update that reads a norm per tensor: warm-up steps are not counted, the per-op differences
+    are the histogram differences."""
+    import torch
+    params = [torch.ones(2) for _ in range(5)]
+    calls = []
+
+    def fused(i):
+        calls.append(('densepre', i))
+        torch._foreach_mul_(params, 0.5)
+        return params[0].clone()
+
+    def per_tensor(i):
+        calls.append(('release', i))
+        for p in params:
+            p.mul_(2.)
+            p.norm().item()
+
+    result = step_overhead.compare_steps({'densepre': fused, 'release': per_tensor}, warmup=2,
+                                         counted=1)
+    assert calls == [('densepre', 0), ('release', 0), ('densepre', 1), ('release', 1),
+                     ('densepre', 2), ('release', 2)]
+    ours, theirs = result['densepre'], result['release']
+    assert ours['host_syncs_per_step'] == 0 and theirs['host_syncs_per_step'] == 5
+    assert ours['op_histogram'] == {'_foreach_mul_': 1, 'clone': 1}
+    assert theirs['op_histogram']['mul_'] == theirs['op_histogram']['_local_scalar_dense'] == 5
+    assert ours['aten_ops_per_step'] == 2 and theirs['aten_ops_per_step'] == sum(
+        theirs['op_histogram'].values())
+    assert result['excess_ops'] == {'_foreach_mul_': 1, 'clone': 1}
+    assert result['fewer_ops']['mul_'] == 5
+    text = step_overhead.format_comparison('stand-in', result)
+    assert '| densepre | 0 | 0 | 2 |' in text and 'test_step_overhead.py' in text
+
+
+@pytest.mark.parametrize('release,expected', [('lewel_b', 'no models/ package'),
+                                              ('clove', 'no contrast/models/CLoVE.py'),
+                                              ('knn-moco', 'no builder/builder_ours_warmup.py')])
+def test_release_mode_refuses_a_directory_without_the_release(tmp_path, release, expected):
+    with pytest.raises(FileNotFoundError, match=expected):
+        step_overhead.main(['--release', release, '--release-dir', str(tmp_path)])
+
+
+def test_release_mode_argument_errors(tmp_path):
+    with pytest.raises(ValueError, match='--release-dir needs --release'):
+        step_overhead.main(['--release-dir', str(tmp_path)])
+    with pytest.raises(ValueError, match='needs --release-dir'):
+        step_overhead.main(['--release', 'clove'])
+    with pytest.raises(ValueError, match='no config'):
+        step_overhead.main([osp.join(REPO, 'tests/configs/mocov2_r18_tiny.py'), '--release',
+                            'clove', '--release-dir', str(tmp_path)])
+    with pytest.raises(SystemExit):  # argparse: not one of the three releases
+        step_overhead.main(['--release', 'loca', '--release-dir', str(tmp_path)])

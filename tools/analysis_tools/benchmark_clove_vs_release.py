@@ -94,7 +94,7 @@ def densepre_side(args, images, geoms):
         optim_wrapper.zero_grad()
         t3 = clock()
         times.append(np.concatenate([t1 - t0, t2 - t1, t3 - t2]))
-        return float(loss)
+        return loss.detach()
 
     return step, cfg
 
@@ -125,9 +125,31 @@ def release_side(args, images, boxes, cfg):
         optimizer.zero_grad()
         t3 = clock()
         times.append(np.concatenate([t1 - t0, t2 - t1, t3 - t2]))
-        return float(loss)
+        return loss.detach()
 
     return step
+
+
+def check_release_dir(release_dir):
+    if not osp.isfile(osp.join(release_dir, 'contrast', 'models', 'CLoVE.py')):
+        raise FileNotFoundError(f'--release-dir {release_dir}: no contrast/models/CLoVE.py '
+                                '(a checkout of github.com/sthalles/CLoVE is expected)')
+
+
+def make_steps(release_dir, batch, config=RELEASE_CFG):
+    """One optimizer step of each side on the same views and crops: ``{'densepre': f,
+    'release': f}``, ``f(i)`` returns the loss tensor (not read: no host sync of its own)."""
+    check_release_dir(release_dir)
+    from densepre.utils import register_all_modules
+    register_all_modules()
+    torch.manual_seed(0)
+    bts.quiet_logger()
+    bts.prepare_message_hub()
+    args = SimpleNamespace(release_dir=release_dir, config=config, batch=batch)
+    images, geoms, boxes = make_views(batch, (375, 500), np.random.default_rng(0))
+    ours, cfg = densepre_side(args, images, geoms)
+    theirs = release_side(args, images, boxes, cfg)
+    return {'densepre': lambda i: ours([]), 'release': lambda i: theirs([])}
 
 
 def main(argv=None):
@@ -140,9 +162,7 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--threads', type=int, default=1)
     args = parser.parse_args(argv)
-    if not osp.isfile(osp.join(args.release_dir, 'contrast', 'models', 'CLoVE.py')):
-        raise FileNotFoundError(f'--release-dir {args.release_dir}: no contrast/models/CLoVE.py '
-                                '(a checkout of github.com/sthalles/CLoVE is expected)')
+    check_release_dir(args.release_dir)
     from densepre.utils import register_all_modules
     register_all_modules()
     torch.set_num_threads(args.threads)

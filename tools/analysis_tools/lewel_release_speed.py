@@ -90,23 +90,24 @@ def build_release(release_dir, cfg):
     return model, optimizer
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    check_release_dir(args.release_dir)
-    torch.set_num_threads(args.threads)
+def make_steps(release_dir, batch, size, threads=1):
+    """One training step of each side on the same two views: ``{'densepre': f, 'release': f}``,
+    ``f(i)`` runs step ``i`` and returns the loss tensor (not read: no host sync of its own)."""
+    check_release_dir(release_dir)
+    torch.set_num_threads(threads)
     cfg, dp_model, dp_optim, bts = build_densepre()
     bts.prepare_message_hub(1000)
     torch.manual_seed(0)
-    rel_model, rel_optim = build_release(osp.abspath(args.release_dir), cfg)
+    rel_model, rel_optim = build_release(osp.abspath(release_dir), cfg)
     rng = np.random.default_rng(0)
-    size = (args.size, args.size)
-    batches = [bts.random_batch([size, size], args.batch, bts.packs_geometry(cfg), rng)
+    size = (size, size)
+    batches = [bts.random_batch([size, size], batch, bts.packs_geometry(cfg), rng)
                for _ in range(2)]
     rel_inputs = [[(v.float() - MEAN) / STD for v in b['inputs']] for b in batches]
 
     def densepre_step(i):
         bts.set_iter(i)
-        return bts.train_step(dp_model, dp_optim, batches[i % 2])
+        return dp_model.train_step(batches[i % 2], dp_optim)['loss'].detach()
 
     def release_step(i):
         v1, v2 = rel_inputs[i % 2]
@@ -115,7 +116,15 @@ def main(argv=None):
         loss.backward()
         rel_optim.step()
         rel_model.momentum_update(float(i), 1000.)
-        return float(loss.detach())
+        return loss.detach()
+
+    return {'densepre': densepre_step, 'release': release_step}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    steps = make_steps(args.release_dir, args.batch, args.size, args.threads)
+    densepre_step, release_step = steps['densepre'], steps['release']
 
     times = {'densepre': [], 'release': []}
     cpu = {'densepre': [], 'release': []}

@@ -105,21 +105,22 @@ def build_release(release_dir, cfg):
     return model, optimizer
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    check_release_dir(args.release_dir)
-    torch.set_num_threads(args.threads)
+def make_steps(release_dir, batch, threads=1):
+    """One training step of each side on the same views: ``{'densepre': f, 'release': f}``,
+    ``f(i)`` runs step ``i`` and returns the loss tensor (not read: no host sync of its own)."""
+    check_release_dir(release_dir)
+    torch.set_num_threads(threads)
     import torch.distributed as dist
     if not dist.is_initialized():
         os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
         os.environ.setdefault('MASTER_PORT', '29533')
         dist.init_process_group('gloo', rank=0, world_size=1)
-    cfg, dp_model, dp_optim, bts = build_densepre(args.batch)
+    cfg, dp_model, dp_optim, bts = build_densepre(batch)
     torch.manual_seed(0)
-    rel_model, rel_optim = build_release(osp.abspath(args.release_dir), cfg)
+    rel_model, rel_optim = build_release(osp.abspath(release_dir), cfg)
     criterion = torch.nn.CrossEntropyLoss()
     rng = np.random.default_rng(0)
-    batches = [bts.random_batch(list(SIZES), args.batch, bts.packs_geometry(cfg), rng, GROUPS)
+    batches = [bts.random_batch(list(SIZES), batch, bts.packs_geometry(cfg), rng, GROUPS)
                for _ in range(2)]
     # the release's loader normalises RGB; the views are already RGB for both sides here
     rel_inputs = [[(v.float()[:, [2, 1, 0]] - MEAN) / STD for v in b['inputs']]
@@ -127,7 +128,7 @@ def main(argv=None):
 
     def densepre_step(i):
         bts.set_iter(i)
-        return bts.train_step(dp_model, dp_optim, batches[i % 2])
+        return dp_model.train_step(batches[i % 2], dp_optim)['loss'].detach()
 
     def release_step(i):
         im_q, im_k, *small = rel_inputs[i % 2]
@@ -138,7 +139,15 @@ def main(argv=None):
         rel_optim.zero_grad()
         loss.backward()
         rel_optim.step()
-        return float(loss.detach())
+        return loss.detach()
+
+    return {'densepre': densepre_step, 'release': release_step, 'cfg': cfg}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    steps = make_steps(args.release_dir, args.batch, args.threads)
+    densepre_step, release_step, cfg = steps['densepre'], steps['release'], steps['cfg']
 
     times = {'densepre': [], 'release': []}
     cpu = {'densepre': [], 'release': []}

@@ -28,9 +28,18 @@ Usage::
 
     python tools/analysis_tools/step_overhead.py configs/demo/clove_r18_1xb32-64px-40e_demo.py \\
         --batch 8 --steps 2 [--json out.json] [--cfg-options ...]
+
+densepre's step beside the authors' released step (LEWEL_B, CLoVE, kNN-MoCo) on the same views,
+both built by the method's release speed tool (``make_steps``), the release imported from a
+checkout given at run time; prints both counts and the op-histogram differences::
+
+    python tools/analysis_tools/step_overhead.py --release lewel_b --release-dir /tmp/LEWEL \\
+        --batch 2 --size 64 --warmup 2 --steps 2
 """
 import argparse
 import collections
+import functools
+import importlib
 import json
 import os
 import os.path as osp
@@ -38,7 +47,7 @@ import sys
 import tempfile
 import traceback
 import warnings
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO not in sys.path:
@@ -179,6 +188,101 @@ class OpCounter(TorchDispatchMode):
         return sum(self.ops.values())
 
 
+def count_step(step: Callable[[], object], host_ids=()) -> dict:
+    """Host syncs (with call sites) and aten ops (with their histogram) of one call of ``step``."""
+    with SyncCounter(host_ids) as syncs, OpCounter() as ops:
+        step()
+    return dict(host_syncs=syncs.total, by_method=syncs.by_method(),
+                sync_sites=SyncCounter.by_site(syncs.calls),
+                data_dependent_ops=sum(ops.data_dependent.values()),
+                data_dependent=dict(ops.data_dependent),
+                scalar_reads=ops.ops['_local_scalar_dense'], aten_ops=ops.total,
+                op_histogram=dict(ops.ops.most_common()))
+
+
+#: --release NAME -> (speed tool beside this file that builds both steps, its keyword arguments
+#: from this tool's options)
+RELEASES = {
+    'lewel_b': ('lewel_release_speed', lambda a: dict(batch=a.batch, size=a.size or 64)),
+    'clove': ('benchmark_clove_vs_release', lambda a: dict(batch=a.batch)),
+    'knn-moco': ('revisiting_release_speed', lambda a: dict(batch=a.batch)),
+}
+
+
+def release_steps(name: str, release_dir: str, args) -> Dict[str, Callable[[int], object]]:
+    """densepre's and the release's step functions ``f(i)`` on the same views, built by the
+    method's release speed tool (which imports the release from ``release_dir``)."""
+    if name not in RELEASES:
+        raise ValueError(f'--release {name!r}: expected one of {sorted(RELEASES)}')
+    module, kwargs = RELEASES[name]
+    sys.path.insert(0, osp.dirname(THIS_FILE))
+    try:
+        tool = importlib.import_module(module)
+    finally:
+        sys.path.pop(0)
+    # refuse a directory without the release before building anything
+    tool.check_release_dir(release_dir)
+    steps = tool.make_steps(osp.abspath(release_dir), **kwargs(args))
+    return {k: steps[k] for k in ('densepre', 'release')}
+
+
+def compare_steps(steps: Dict[str, Callable[[int], object]], warmup: int = 1,
+                  counted: int = 1) -> dict:
+    """``warmup`` uncounted steps, then ``counted`` counted steps of every side (interleaved);
+    per side the maximum per step and the op histogram of the counted step with most ops, and
+    the ops of which densepre runs more than the release (``excess_ops``)."""
+    if counted < 1 or warmup < 0:
+        raise ValueError('counted must be >= 1 and warmup >= 0')
+    for i in range(warmup):
+        for step in steps.values():
+            step(i)
+    per_side = {k: [] for k in steps}
+    for i in range(warmup, warmup + counted):
+        for name, step in steps.items():
+            per_side[name].append(count_step(functools.partial(step, i)))
+    result = {}
+    for name, counts in per_side.items():
+        top = max(counts, key=lambda c: c['aten_ops'])
+        sites = collections.Counter()
+        for c in counts:
+            sites.update(c['sync_sites'])
+        result[name] = dict(host_syncs_per_step=max(c['host_syncs'] for c in counts),
+                            aten_ops_per_step=top['aten_ops'],
+                            data_dependent_ops_per_step=max(c['data_dependent_ops']
+                                                            for c in counts),
+                            sync_sites={k: v / len(counts) for k, v in sites.most_common()},
+                            op_histogram=top['op_histogram'])
+    if 'densepre' in result and 'release' in result:
+        ours, theirs = result['densepre']['op_histogram'], result['release']['op_histogram']
+        diff = {op: ours.get(op, 0) - theirs.get(op, 0) for op in set(ours) | set(theirs)}
+        result['excess_ops'] = dict(sorted(((k, v) for k, v in diff.items() if v > 0),
+                                           key=lambda kv: -kv[1]))
+        result['fewer_ops'] = dict(sorted(((k, -v) for k, v in diff.items() if v < 0),
+                                          key=lambda kv: -kv[1]))
+    return result
+
+
+def format_comparison(name: str, r: dict, top: int = 12) -> str:
+    lines = [f'{name}: densepre | release (max per step)',
+             '| side | host syncs / step | data-dependent ops / step | aten ops / step |',
+             '|---|---|---|---|']
+    for side in ('densepre', 'release'):
+        s = r[side]
+        lines.append(f"| {side} | {s['host_syncs_per_step']} | "
+                     f"{s['data_dependent_ops_per_step']} | {s['aten_ops_per_step']} |")
+    for side in ('densepre', 'release'):
+        if r[side]['sync_sites']:
+            lines.append(f'  {side} sync call sites (per step):')
+            lines += [f'    {n:g}  {site}' for site, n in r[side]['sync_sites'].items()]
+    for key, sign, title in (('excess_ops', '+', 'ops densepre runs more often'),
+                             ('fewer_ops', '-', 'ops densepre runs less often')):
+        items = list(r.get(key, {}).items())
+        if items:
+            lines.append(f'  {title} than the release (per step, top {top} of {len(items)}): ' +
+                         ', '.join(f'{k} {sign}{v}' for k, v in items[:top]))
+    return '\n'.join(lines)
+
+
 def build(args):
     """Model, optim wrapper and batches of the config (as benchmark_train_step.py builds them)."""
     cfg = bts.load_config(args.config, bts.parse_cfg_options(args.cfg_options))
@@ -263,7 +367,14 @@ def format_report(r: dict) -> str:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Host syncs and aten ops per training step of a config (CPU, exact).')
-    parser.add_argument('config', help='pretraining config')
+    parser.add_argument('config', nargs='?', help='pretraining config (not with --release)')
+    parser.add_argument('--release', choices=sorted(RELEASES),
+                        help="count densepre's step and the authors' released step on the same "
+                        'views instead of a config (needs --release-dir)')
+    parser.add_argument('--release-dir', metavar='DIR',
+                        help="checkout of the authors' code for --release (imported at run "
+                        'time, never copied): LEWEL (models/, backbone/, utils/), CLoVE '
+                        '(contrast/), Revisiting-Contrastive-SSL (builder/)')
     parser.add_argument('--batch', type=int, default=8, help='images per step (default 8)')
     parser.add_argument('--steps', type=int, default=2, help='counted steps (default 2)')
     parser.add_argument('--warmup', type=int, default=2,
@@ -278,10 +389,34 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def main_release(args) -> dict:
+    """``--release NAME --release-dir DIR``: both steps on the same views, counted alike."""
+    if args.config or not args.release_dir:
+        raise ValueError('--release needs --release-dir DIR and no config (the release speed '
+                         "tool builds densepre's side from its -release config)")
+    steps = release_steps(args.release, args.release_dir, args)
+    result = compare_steps(steps, args.warmup, args.steps)
+    result.update(method=args.release, batch=args.batch, warmup=args.warmup)
+    print(format_comparison(args.release, result), flush=True)
+    return result
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.steps < 1 or args.warmup < 0:
         raise ValueError('--steps must be >= 1 and --warmup >= 0')
+    if args.release or args.release_dir:
+        if not args.release:
+            raise ValueError('--release-dir needs --release NAME '
+                             f'(one of {sorted(RELEASES)})')
+        result = main_release(args)
+        if args.json:
+            os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
+            with open(args.json, 'w') as f:
+                json.dump(result, f, indent=2)
+        return result
+    if not args.config:
+        raise ValueError('a config (or --release NAME --release-dir DIR) is needed')
     from densepre.utils import register_all_modules
     register_all_modules()
     bts.quiet_logger()
