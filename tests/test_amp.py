@@ -228,9 +228,12 @@ def test_fp16_stand_in_every_method(algo, demo_root, tmp_path):
     fp32 = train(FP16_CONFIGS[algo], tmp_path / 'fp32', demo_root, FP32, *opts)
     # dynamic scaling from 2^8, not 2^16: from 2^16 these tiny nets overflow the first ~4 steps
     # (largest gradient ~13), so a 2-step run would compare an fp16 run that never stepped
+    # (`_delete_` replaces an AMP base's loss_scale='dynamic'; an fp32 base has none to replace)
+    has_scale = 'loss_scale' in Config.fromfile(FP16_CONFIGS[algo]).optim_wrapper
     cfg = derived_config(tmp_path, FP16_CONFIGS[algo],
-                         'optim_wrapper = dict(loss_scale=dict(_delete_=True, '
-                         f'init_scale={FP16_SCALE}))')
+                         'optim_wrapper = dict(loss_scale=dict('
+                         + ('_delete_=True, ' if has_scale else '')
+                         + f'init_scale={FP16_SCALE}))')
     fp16 = train(cfg, tmp_path / 'fp16', demo_root, *opts, args=['--amp-dtype', 'float16'])
     assert 'float16 on CPU' in log_text(tmp_path / 'fp16')
     assert sorted(fp16) == sorted(fp32) == [1, 2]
