@@ -572,7 +572,7 @@ def check_method(name, mode, device, work, data_root, refs, result, stats):
     ref = (refs or {}).get(name)
     first = dict(rec.iters[0]) if rec.iters else {}
     offset = loss_offset(name)
-    if ref is not None and offset:  # compare the part of the loss above the constant
+    if ref and offset:  # compare the part of the loss above the constant ({} when writing)
         ref = dict(ref, loss=ref['loss'] - offset)
         first['loss'] = first.get('loss', float('nan')) - offset
     if ref is None:
