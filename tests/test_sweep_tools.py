@@ -56,6 +56,8 @@ def test_lewel_sweep_launch_and_collect(tmp_path):
     assert '| ✓ | ✓ | ✓ | 82.1 | 80.0 | 63.4 | - | epoch 240/240, loss 5.500 |' in out.stdout
     assert '| ✓ | × | × | 79.5 | - | 61.6 | - | not run |' in out.stdout
     assert 'LEWEL (CVPR 2022) Tables 5-7' in out.stdout
+    assert f'# figure: {tmp_path / "table5.png"}' in out.stderr  # the table's figure beside it
+    assert (tmp_path / 'table5.png').read_bytes()[:4] == b'\x89PNG'
 
 
 def test_sweep_tools_list_their_own_tables_and_defaults():

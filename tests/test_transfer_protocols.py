@@ -177,6 +177,7 @@ def test_runner_writes_the_reported_weights_into_checkpoint_meta(tmp_path, monke
     monkeypatch.setattr(Runner, 'save_checkpoint', fake_save)
     runner = DenseRunner.__new__(DenseRunner)
     runner.model = LOCA.__new__(LOCA)  # the class attribute is what is read
+    runner.cfg = None  # (no config: no resume settings to record)
     with pytest.raises(OSError):
         runner.save_checkpoint(str(tmp_path), 'x.pth')
     assert saved['reported_weights'] == 'teacher'

@@ -200,7 +200,8 @@ class Sweep:
                 png = osp.splitext(args.out)[0] + '.png'
                 series = plot_table(tables[args.table], self.metrics, args.work_root,
                                     args.table, png)
-                print(f'# figure: {png} ({", ".join(series) or "nothing to plot yet"})')
+                print(f'# figure: {png} ({", ".join(series) or "nothing to plot yet"})',
+                      file=sys.stderr)  # stdout stays the markdown table
             return 0
 
         rows = tables[args.table]['rows']
