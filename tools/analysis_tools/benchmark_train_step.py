@@ -94,6 +94,14 @@ CROP_TYPES = ('GeoRandomResizedCrop', 'RandomResizedCrop', 'densepre.GeoRandomRe
 
 
 # ------------------------------------------------------------------------------------ config
+def write_json(path: Optional[str], result) -> None:
+    """Write a tool's result to ``path`` (nothing when ``path`` is None), creating its folder."""
+    if path:
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        with open(path, 'w') as f:
+            json.dump(result, f, indent=2)
+
+
 def parse_cfg_options(raw: Optional[Sequence[str]]) -> dict:
     """``['a.b=1', 'c=[1,2]']`` -> dict, with MMEngine's ``--cfg-options`` syntax."""
     if not raw:
@@ -755,10 +763,7 @@ def main(argv=None) -> dict:
         out['ratio_b_over_a_paired'] = round(statistics.median(
             tb / ta for ta, tb in zip(a['step_times_ms'], b['step_times_ms'])), 4)
     print(format_table(out), flush=True)
-    if args.json:
-        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump(out, f, indent=2)
+    write_json(args.json, out)
     return out
 
 

@@ -20,8 +20,6 @@ Usage::
 """
 import argparse
 import copy
-import json
-import os
 import os.path as osp
 import sys
 from typing import Dict, List
@@ -142,10 +140,7 @@ def main(argv=None) -> Dict:
     np.random.seed(args.seed)
     result = run(args)
     print(format_rows(result), flush=True)
-    if args.json:
-        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=2)
+    bts.write_json(args.json, result)
     return result
 
 

@@ -16,8 +16,6 @@ Usage::
 """
 import argparse
 import copy
-import json
-import os
 import os.path as osp
 import statistics
 import sys
@@ -146,10 +144,7 @@ def main(argv=None) -> Dict:
         args.tmpdir = tmpdir
         result = run(args)
     print(format_result(result), flush=True)
-    if args.json:
-        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=2)
+    bts.write_json(args.json, result)
     return result
 
 

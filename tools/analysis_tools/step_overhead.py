@@ -40,7 +40,6 @@ import argparse
 import collections
 import functools
 import importlib
-import json
 import os
 import os.path as osp
 import sys
@@ -410,10 +409,7 @@ def main(argv=None) -> dict:
             raise ValueError('--release-dir needs --release NAME '
                              f'(one of {sorted(RELEASES)})')
         result = main_release(args)
-        if args.json:
-            os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
-            with open(args.json, 'w') as f:
-                json.dump(result, f, indent=2)
+        bts.write_json(args.json, result)
         return result
     if not args.config:
         raise ValueError('a config (or --release NAME --release-dir DIR) is needed')
@@ -427,10 +423,7 @@ def main(argv=None) -> dict:
         args.tmpdir = tmpdir
         result = measure(args)
     print(format_report(result), flush=True)
-    if args.json:
-        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=2)
+    bts.write_json(args.json, result)
     return result
 
 
